@@ -1,0 +1,1 @@
+"""Receiver integrations: console, JSONL file, Slack, email, PagerDuty, generic webhook."""

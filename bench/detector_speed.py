@@ -1,0 +1,179 @@
+"""Speed and memory of the detectors on one core (synthetic, seeded stream).
+
+    python bench/detector_speed.py [--posts 200000] [--repeats 3] [--keys 1000000]
+
+Reports (median of repeats):
+- events/s through `DetectionEngine.update_many` (every detector, both sides) and through the per-event
+  path (`update_cascade` + `update_brand` per post);
+- counts/s through the count detector alone (`CountSurge.update`, the NAB path);
+- JSON bytes of serialised state per cascade and per brand (count/rate part and page-content part);
+- one million cascade keys passing through `advance`: keys held stay bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+
+from crisiswatch.detectors.config import DetectorsConfig
+from crisiswatch.detectors.engine import DetectionEngine
+from crisiswatch.detectors.events import Author, EnrichedPost, Post
+from crisiswatch.detectors.volume import CountSurge
+
+T0 = 1_700_000_000.0
+
+
+def synthetic_stream(n: int, seed: int = 7, brands: int = 20, per_s: float = 200.0) -> list[EnrichedPost]:
+    """n posts in event-time order: roots, then forwards (no text) and comments (text) on live roots."""
+    rng = random.Random(seed)
+    posts: list[EnrichedPost] = []
+    live: list[tuple[str, tuple[str, ...]]] = []
+    t = T0
+    for i in range(n):
+        t += rng.expovariate(per_s)
+        if not live or rng.random() < 0.05:
+            brand = (f"brand{int(rng.paretovariate(1.2)) % brands}",)
+            root = f"r{i}"
+            live.append((root, brand))
+            if len(live) > 2000:
+                live.pop(0)
+            kind, root_id, text, neg = "post", root, "the product broke again", rng.random()
+        else:
+            # preferential: recent and big cascades get more
+            root_id, brand = live[-1 - int(rng.paretovariate(1.1)) % len(live)]
+            if rng.random() < 0.6:
+                kind, text, neg = "forward", "", None
+            else:
+                kind, text, neg = "comment", "me too, awful", rng.random()
+        author = Author(
+            id=f"u{rng.randrange(10**6)}",
+            followers=int(rng.paretovariate(1.0) * 50),
+            verified=rng.random() < 0.01,
+        )
+        post = Post(
+            id=f"p{i}",
+            created_at_s=t,
+            text=text,
+            kind=kind,
+            parent_id=None if kind == "post" else root_id,  # type: ignore[arg-type]
+            root_id=root_id,
+            author=author,
+            brands=brand,
+        )
+        posts.append(
+            EnrichedPost(post=post, lang="en", brands=brand, own_text=text, negative_probability=neg)
+        )
+    return posts
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--posts", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    config = DetectorsConfig()
+    posts = synthetic_stream(args.posts)
+    n = len(posts)
+
+    batch, single = [], []
+    for _ in range(args.repeats):
+        engine = DetectionEngine(config)
+        batch.append(
+            n / timed(lambda e=engine: [e.update_many(posts[i : i + 500]) for i in range(0, n, 500)])
+        )
+        engine = DetectionEngine(config)
+
+        def per_event(e: DetectionEngine = engine) -> None:
+            for p in posts:
+                e.update_cascade(p)
+                for b in p.brands:
+                    e.update_brand(b, p)
+
+        single.append(n / timed(per_event))
+    print(f"update_many (all detectors, batches of 500): {statistics.median(batch):,.0f} events/s")
+    print(f"per-event update_cascade+update_brand:       {statistics.median(single):,.0f} events/s")
+
+    counts = [float(random.Random(3).randrange(50)) for _ in range(200_000)]
+    rates = []
+    for _ in range(args.repeats):
+        detector = CountSurge(config.volume_surge)
+        rates.append(
+            len(counts)
+            / timed(lambda d=detector: [d.update(T0 + 300.0 * i, c) for i, c in enumerate(counts)])
+        )
+    print(f"CountSurge.update (count detector alone):    {statistics.median(rates):,.0f} counts/s")
+
+    engine = DetectionEngine(config)
+    engine.update_many(posts)
+    roots = list(engine._cascades)
+    sizes = [len(json.dumps(engine.cascade_state(r), separators=(",", ":"))) for r in roots]
+    content = []
+    for r in roots:
+        state = engine.cascade_state(r)
+        assert state is not None
+        root = state["root"]
+        content.append(
+            len(json.dumps([root[3], root[4], state["samples"], state["amp"]], separators=(",", ":")))
+        )
+    brand_sizes = [
+        len(json.dumps(engine.brand_state(b), separators=(",", ":"))) for b in engine._brand_states
+    ]
+    counting = [s - c for s, c in zip(sizes, content, strict=True)]
+    print(
+        f"cascade state JSON bytes: median {statistics.median(sizes):.0f}, p99 {sorted(sizes)[int(0.99 * len(sizes))]}, "
+        f"max {max(sizes)}; count/rate part median {statistics.median(counting):.0f} max {max(counting)}; "
+        f"page content (root text, url, samples, amplifiers) median {statistics.median(content):.0f} max {max(content)}"
+    )
+    print(f"brand state JSON bytes: median {statistics.median(brand_sizes):.0f}, max {max(brand_sizes)}")
+
+    # One million cascades passing through: each key gets one forward, event time moves on, keys expire.
+    engine = DetectionEngine(config)
+    author = Author(id="u", followers=10)
+    tracemalloc.start()
+    held = []
+    step = args.keys // 10
+    start = time.perf_counter()
+    for k in range(args.keys):
+        t = T0 + k * 1.0  # 1M keys over 11.6 days of event time: ~21.6k alive at cascade_idle_s=6 h
+        post = Post(
+            id=f"f{k}",
+            created_at_s=t,
+            text="",
+            kind="forward",
+            parent_id=f"r{k}",
+            root_id=f"r{k}",
+            author=author,
+            brands=("acme",),
+        )
+        engine.update_cascade(
+            EnrichedPost(post=post, lang="en", brands=("acme",), own_text="", negative_probability=None)
+        )
+        if k % 1000 == 999:
+            engine.advance(t)
+            engine.drain_dirty()
+        if k % step == step - 1:
+            held.append((k + 1, engine.active_keys[0], tracemalloc.get_traced_memory()[0] // 1024 // 1024))
+    elapsed = time.perf_counter() - start
+    tracemalloc.stop()
+    print(f"1M keys through advance ({elapsed:.0f} s, cascade_idle_s={config.cascade_idle_s:g}):")
+    for seen, live, mib in held:
+        print(f"  after {seen:>9,} keys: {live:>7,} held, {mib} MiB traced")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,473 @@
+"""DetectionEngine: every detector, for every cascade and brand, behind one small interface.
+
+The Faust worker and the offline replay drive the same object: `update_cascade` / `update_brand` (or
+`update_many`) per post, `advance(watermark)` when event time moves, `drain_dirty()` to learn which keys'
+states to write to the changelog-backed table, `*_state` / `load_*_state` to move them in and out.
+
+Assessments are emitted on changes only: when a key's severity changes (firing, escalation, resolution)
+or an open episode grew by `paging.update_growth_factor`. Event time only; the engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crisiswatch.detectors import paging
+from crisiswatch.detectors.brand import BrandState
+from crisiswatch.detectors.cascade import CascadeState
+from crisiswatch.detectors.config import DetectorsConfig
+from crisiswatch.detectors.events import Assessment, BrandProfile, EnrichedPost, Severity
+from crisiswatch.detectors.stats import beta_binomial_z
+
+FORWARD_SURGE = "forward_surge"
+NEGATIVE_SURGE = "negative_surge"
+VOLUME_SURGE = "volume_surge"
+DETECTORS: tuple[str, ...] = (FORWARD_SURGE, NEGATIVE_SURGE, VOLUME_SURGE)
+
+
+class DetectionEngine:
+    def __init__(self, config: DetectorsConfig, brands: Mapping[str, BrandProfile] | None = None) -> None:
+        self.config = config
+        self.brands: dict[str, BrandProfile] = dict(brands or {})
+        self._configs: dict[str, DetectorsConfig] = {}
+        self._cascades: OrderedDict[str, CascadeState] = OrderedDict()
+        self._brand_states: OrderedDict[str, BrandState] = OrderedDict()
+        self._dirty_cascades: set[str] = set()
+        self._dirty_brands: set[str] = set()
+        self._open_cascades: set[str] = set()
+        self.watermark_s = -math.inf
+        self.expired_cascades = 0
+        self.expired_brands = 0
+
+    # ------------------------------------------------------------------ config
+    def config_for(self, brand: str | None) -> DetectorsConfig:
+        """The brand's config: the section with the brand's `detector_overrides` merged over it."""
+        if brand is None:
+            return self.config
+        found = self._configs.get(brand)
+        if found is None:
+            profile = self.brands.get(brand)
+            found = self.config.with_overrides(profile.detector_overrides) if profile else self.config
+            self._configs[brand] = found
+        return found
+
+    def _time_zone(self, brand: str) -> str:
+        profile = self.brands.get(brand)
+        return profile.time_zone if profile else "UTC"
+
+    def _labels(
+        self, brand: str, platform: str | None, lang: str | None, category: str | None
+    ) -> dict[str, str]:
+        profile = self.brands.get(brand)
+        labels = {"role": profile.role if profile else "own"}
+        if profile:
+            labels["lang"] = profile.lang
+        elif lang:
+            labels["lang"] = lang
+        if platform:
+            labels["platform"] = platform
+        if category:
+            labels["category"] = category
+        return labels
+
+    # ------------------------------------------------------------------ cascades
+    def update_cascade(self, post: EnrichedPost) -> list[Assessment]:
+        root_id = post.post.root_id
+        state = self._cascades.get(root_id)
+        if state is None:
+            if not post.brands:
+                return []  # no brand to page for; the enrichment gives reactions their root's brands
+            state = CascadeState(root_id, self.config_for(post.brands[0]))
+            self._cascades[root_id] = state
+        else:
+            self._cascades.move_to_end(root_id)
+        config = self.config_for(state.brands[0] if state.brands else None)
+        if not state.observe(post, config):
+            return []
+        self._dirty_cascades.add(root_id)
+        events = state.forwards + state.comments
+        if root_id not in self._open_cascades and not self._could_fire(state, config, events):
+            return []
+        bucket = state.rate.index(state.last_s)
+        if events < state.eval_at and bucket == state.eval_bucket:
+            return []
+        state.eval_at = events + max(events // 20, 3)
+        state.eval_bucket = bucket
+        return self._assess_cascade(state, state.last_s, post.post.id)
+
+    @staticmethod
+    def _could_fire(state: CascadeState, config: DetectorsConfig, events: int) -> bool:
+        """A cheap necessary condition for any cascade detector to fire (window totals not yet rolled to
+        now only over-estimate), so that most small cascades cost no evaluation at all."""
+        fs = config.forward_surge
+        window = state.rate.totals[0]
+        if window >= fs.min_events:
+            return True
+        if events >= fs.projection_min_events and window >= max(fs.min_events // 2, 1):
+            return True
+        ns = config.negative_surge
+        return (
+            state.talk.totals[1] >= ns.cascade_min_negative and state.talk.totals[0] >= ns.cascade_min_posts
+        )
+
+    def _brand_expectation(self, brand: str, config: DetectorsConfig) -> float:
+        brand_state = self._brand_states.get(brand)
+        typical = brand_state.typical_cascade_per_min(config) if brand_state else 0.0
+        return max(config.forward_surge.expected_per_min, typical)
+
+    def _assess_cascade(self, state: CascadeState, now_s: float, post_id: str | None) -> list[Assessment]:
+        out: list[Assessment] = []
+        any_open = False
+        for brand in state.brands or ():
+            config = self.config_for(brand)
+            m = state.metrics(now_s, config, self._brand_expectation(brand, config))
+            state.peak_window = max(state.peak_window, float(m["window_events"]))
+            labels = self._labels(brand, state.platform, state.lang, state.category)
+            # forward_surge
+            record = state.paging.setdefault(brand, [None, 0, 0.0, None])
+            previous: Severity | None = record[0]
+            severity, why = paging.forward_surge_severity(m, config, previous)
+            size = float(m["projected_final_size"])
+            if self._should_emit(record, severity, size, config, now_s):
+                out.append(
+                    Assessment(
+                        detector=FORWARD_SURGE,
+                        brand=brand,
+                        root_id=state.root_id,
+                        severity=severity,
+                        score=float(m["rate_z"]),
+                        event_time_s=now_s,
+                        explanation=why,
+                        metrics=m,
+                        labels=labels,
+                        post_id=post_id,
+                    )
+                )
+            # negative_surge over this cascade's comments
+            neg_record = state.paging.setdefault("~" + brand, [None, 0, 0.0, None])
+            nm = self._cascade_negative_metrics(state, m, brand, config)
+            severity_n, why_n = paging.negative_share_severity(
+                nm,
+                config,
+                neg_record[0],
+                cascade=True,
+                spread=m["window_events"] >= config.forward_surge.min_events
+                or nm["window_text_posts"] >= 2 * config.negative_surge.cascade_min_posts,
+                critical=record[0] == "critical",
+            )
+            if self._should_emit(neg_record, severity_n, float(nm["window_negative_posts"]), config, now_s):
+                merged = dict(m)
+                merged.update(nm)
+                out.append(
+                    Assessment(
+                        detector=NEGATIVE_SURGE,
+                        brand=brand,
+                        root_id=state.root_id,
+                        severity=severity_n,
+                        score=float(nm["negative_z"]),
+                        event_time_s=now_s,
+                        explanation=why_n,
+                        metrics=merged,
+                        labels=labels,
+                        post_id=post_id,
+                    )
+                )
+            any_open = any_open or record[0] is not None or neg_record[0] is not None
+        if any_open:
+            self._open_cascades.add(state.root_id)
+        else:
+            self._open_cascades.discard(state.root_id)
+        return out
+
+    def _cascade_negative_metrics(
+        self, state: CascadeState, m: dict[str, Any], brand: str, config: DetectorsConfig
+    ) -> dict[str, Any]:
+
+        brand_state = self._brand_states.get(brand)
+        ns = config.negative_surge
+        share0 = brand_state.baseline_share(config) if brand_state else ns.prior_share
+        n, k = m["window_text_posts"], m["window_negative_posts"]
+        return {
+            "window_text_posts": n,
+            "window_negative_posts": k,
+            "negative_share_lower": m["window_negative_share_lower"],
+            "baseline_negative_share": round(share0, 4),
+            "negative_z": round(beta_binomial_z(k, n, share0, ns.overdispersion), 3),
+        }
+
+    @staticmethod
+    def _should_emit(
+        record: list[Any], severity: Severity | None, size: float, config: DetectorsConfig, now_s: float
+    ) -> bool:
+        """Emit on a severity change, or when an open episode grew materially; update the record."""
+        previous = record[0]
+        if severity != previous:
+            record[0] = severity
+            record[1] = size
+            record[3] = now_s if previous is None else record[3]
+            if severity is None:
+                record[3] = None
+            return True
+        if severity is not None and size >= max(record[1], 1.0) * config.paging.update_growth_factor:
+            record[1] = size
+            return True
+        return False
+
+    # ------------------------------------------------------------------ brands
+    def update_brand(self, brand: str, post: EnrichedPost) -> list[Assessment]:
+        state = self._brand_states.get(brand)
+        config = self.config_for(brand)
+        if state is None:
+            state = BrandState(brand, config, self._time_zone(brand))
+            self._brand_states[brand] = state
+        else:
+            self._brand_states.move_to_end(brand)
+        was_early = state.early
+        if not state.observe(post, config):
+            return []
+        self._dirty_brands.add(brand)
+        out: list[Assessment] = []
+        if state.closed:
+            out.extend(self._report_volume(state, config, post.post.id))
+        elif state.early and not was_early:
+            out.extend(self._report_early(state, config, post.post.id))
+        if post.negative_probability is not None and state.negative_due(config):
+            out.extend(self._assess_brand_negative(state, config, post.created_at_s, post.post.id))
+        return out
+
+    def _negativity(
+        self, state: BrandState, config: DetectorsConfig, now_s: float
+    ) -> tuple[bool, bool, dict[str, Any]]:
+        ns = config.negative_surge
+        nm = state.negative_metrics(now_s, config)
+        negativity = (
+            nm["window_text_posts"] >= ns.min_posts
+            and nm["window_negative_posts"] >= ns.min_negative
+            and nm["negative_z"] >= ns.surge_z
+            and nm["negative_share_lower"] >= nm["baseline_negative_share"] + ns.min_share_increase
+        )
+        critical = nm["window_negative_posts"] >= ns.critical_negative_posts
+        return negativity, critical, nm
+
+    def _assess_brand_negative(
+        self, state: BrandState, config: DetectorsConfig, now_s: float, post_id: str | None
+    ) -> list[Assessment]:
+        ns = config.negative_surge
+        _, critical, nm = self._negativity(state, config, now_s)
+        expected = nm["expected_window_negatives"]
+        spread = (
+            nm["window_negative_posts"] >= max(ns.spread_ratio * expected, ns.min_negative)
+            or state.volume.surging
+        )
+        record = state.paging.setdefault(NEGATIVE_SURGE, [None, 0, 0.0, None])
+        severity, why = paging.negative_share_severity(
+            nm, config, record[0], cascade=False, spread=spread, critical=critical and spread
+        )
+        if not self._should_emit(record, severity, float(nm["window_negative_posts"]), config, now_s):
+            return []
+        return [
+            Assessment(
+                detector=NEGATIVE_SURGE,
+                brand=state.brand,
+                root_id=None,
+                severity=severity,
+                score=float(nm["negative_z"]),
+                event_time_s=now_s,
+                explanation=why,
+                metrics=nm,
+                labels=self._labels(state.brand, None, None, None),
+                post_id=post_id,
+            )
+        ]
+
+    def _volume_assessment(
+        self,
+        state: BrandState,
+        config: DetectorsConfig,
+        start_s: float,
+        count: float,
+        z: float,
+        surging: bool,
+        now_s: float,
+        post_id: str | None,
+    ) -> list[Assessment]:
+        negativity, critical, nm = self._negativity(state, config, now_s)
+        record = state.paging.setdefault(VOLUME_SURGE, [None, 0, 0.0, None])
+        severity = paging.volume_severity(surging, negativity, critical, record[0])
+        if not self._should_emit(record, severity, count, config, now_s):
+            return []
+        vs = config.volume_surge
+        expected = state.volume.model.threshold_count(start_s, 0.0)
+        m = {
+            "interval_start_s": start_s,
+            "interval_s": vs.bucket_s,
+            "mentions": int(count),
+            "expected_mentions": round(expected, 1) if math.isfinite(expected) else None,
+            "volume_z": round(z, 3),
+            **nm,
+        }
+        if severity is None:
+            why = f"volume back to normal: {int(count)} mentions per {vs.bucket_s / 60:g} min"
+        else:
+            tone = "with a rising negative share" if negativity else "without sign of negativity"
+            why = (
+                f"{int(count)} mentions per {vs.bucket_s / 60:g} min against about "
+                f"{m['expected_mentions']} expected at this hour (z={z:.1f}), {tone}"
+            )
+        return [
+            Assessment(
+                detector=VOLUME_SURGE,
+                brand=state.brand,
+                root_id=None,
+                severity=severity,
+                score=round(z, 3),
+                event_time_s=now_s,
+                explanation=why,
+                metrics=m,
+                labels=self._labels(state.brand, None, None, None),
+                post_id=post_id,
+            )
+        ]
+
+    def _report_volume(
+        self, state: BrandState, config: DetectorsConfig, post_id: str | None
+    ) -> list[Assessment]:
+        out: list[Assessment] = []
+        for start, count, z, surging in state.closed:
+            now_s = start + config.volume_surge.bucket_s
+            out.extend(self._volume_assessment(state, config, start, count, z, surging, now_s, post_id))
+        state.closed.clear()
+        return out
+
+    def _report_early(
+        self, state: BrandState, config: DetectorsConfig, post_id: str | None
+    ) -> list[Assessment]:
+        vs = config.volume_surge
+        start = state.interval * vs.bucket_s
+        z = state.volume.model.score(start, state.interval_count)
+        return self._volume_assessment(
+            state, config, start, state.interval_count, z, True, state.last_s, post_id
+        )
+
+    # ------------------------------------------------------------------ batch
+    def update_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
+        """Both sides for each post, in order: the replay path and the worker's batch path."""
+        out: list[Assessment] = []
+        update_cascade = self.update_cascade
+        update_brand = self.update_brand
+        for post in posts:
+            found = update_cascade(post)
+            if found:
+                out.extend(found)
+            for brand in post.brands:
+                found = update_brand(brand, post)
+                if found:
+                    out.extend(found)
+        return out
+
+    # ------------------------------------------------------------------ event time
+    def advance(self, watermark_s: float) -> list[Assessment]:
+        """Event time reached `watermark_s`: judge quiet open keys, close intervals, expire idle keys."""
+        if watermark_s <= self.watermark_s:
+            return []
+        self.watermark_s = watermark_s
+        out: list[Assessment] = []
+        for root_id in sorted(self._open_cascades):
+            state = self._cascades.get(root_id)
+            if state is None:
+                self._open_cascades.discard(root_id)
+                continue
+            found = self._assess_cascade(state, max(watermark_s, state.last_s), None)
+            if found:
+                self._dirty_cascades.add(root_id)
+                out.extend(found)
+        for brand, state in self._brand_states.items():
+            config = self.config_for(brand)
+            index = int(watermark_s // config.volume_surge.bucket_s)
+            if index > state.interval and state.interval > -(2**62):
+                state.close_until(index, config)
+                found = self._report_volume(state, config, None)
+                if state.paging.get(NEGATIVE_SURGE, [None])[0] is not None:
+                    found.extend(self._assess_brand_negative(state, config, watermark_s, None))
+                self._dirty_brands.add(brand)
+                out.extend(found)
+        out.extend(self._expire(watermark_s))
+        return out
+
+    def _expire(self, watermark_s: float) -> list[Assessment]:
+        out: list[Assessment] = []
+        cascades = self._cascades
+        while cascades:
+            root_id, state = next(iter(cascades.items()))
+            config = self.config_for(state.brands[0] if state.brands else None)
+            if state.last_s >= watermark_s - config.cascade_idle_s:
+                break
+            cascades.popitem(last=False)
+            for brand, record in state.paging.items():
+                if record[0] is not None:
+                    real = brand.lstrip("~")
+                    out.append(
+                        Assessment(
+                            detector=NEGATIVE_SURGE if brand.startswith("~") else FORWARD_SURGE,
+                            brand=real,
+                            root_id=root_id,
+                            severity=None,
+                            score=0.0,
+                            event_time_s=watermark_s,
+                            explanation="cascade went quiet and expired",
+                            metrics={"events_total": state.events},
+                            labels=self._labels(real, state.platform, state.lang, state.category),
+                        )
+                    )
+            for brand in state.brands:
+                brand_state = self._brand_states.get(brand)
+                if brand_state is not None:
+                    brand_state.note_cascade_peak(max(state.peak_window, float(state.rate.totals[0])))
+                    self._dirty_brands.add(brand)
+            self._open_cascades.discard(root_id)
+            self._dirty_cascades.add(root_id)
+            self.expired_cascades += 1
+        brands = self._brand_states
+        while brands:
+            brand, state = next(iter(brands.items()))
+            if state.last_s >= watermark_s - self.config_for(brand).brand_idle_s:
+                break
+            brands.popitem(last=False)
+            self._dirty_brands.add(brand)
+            self.expired_brands += 1
+        return out
+
+    # ------------------------------------------------------------------ state
+    def cascade_state(self, root_id: str) -> dict[str, Any] | None:
+        state = self._cascades.get(root_id)
+        return None if state is None else state.state()
+
+    def load_cascade_state(self, root_id: str, state: dict[str, Any]) -> None:
+        brands = state.get("brands") or [None]
+        cascade = CascadeState.from_state(state, self.config_for(brands[0]))
+        self._cascades[root_id] = cascade
+        if any(record[0] is not None for record in cascade.paging.values()):
+            self._open_cascades.add(root_id)
+
+    def brand_state(self, brand: str) -> dict[str, Any] | None:
+        state = self._brand_states.get(brand)
+        return None if state is None else state.state()
+
+    def load_brand_state(self, brand: str, state: dict[str, Any]) -> None:
+        self._brand_states[brand] = BrandState.from_state(
+            state, self.config_for(brand), self._time_zone(brand)
+        )
+
+    def drain_dirty(self) -> tuple[set[str], set[str]]:
+        """Keys whose state changed (or expired: their state is now None) since the last call."""
+        cascades, brands = self._dirty_cascades, self._dirty_brands
+        self._dirty_cascades, self._dirty_brands = set(), set()
+        return cascades, brands
+
+    @property
+    def active_keys(self) -> tuple[int, int]:
+        """(cascades, brands) held in memory."""
+        return len(self._cascades), len(self._brand_states)

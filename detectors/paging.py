@@ -1,0 +1,117 @@
+"""The paging policy: from a detector's metrics to a severity, with hysteresis. A crisis is negative.
+
+- Spread alone (a positive campaign going viral, a news burst, the daily peak) is at most `info`.
+- `warning` needs negativity evidence (negative root, complaint, negative share of comments or posts)
+  together with spread; `critical` additionally needs a large projected reach or size, many negative
+  posts, or a big account amplifying it.
+- Hysteresis: an episode fires once at the surge threshold, keeps its highest severity while it lasts,
+  and ends only when the signal falls below the (lower) resolve threshold.
+Each function returns (severity or None, one-sentence explanation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crisiswatch.detectors.config import DetectorsConfig
+from crisiswatch.detectors.events import SEVERITY_RANK, Severity
+
+
+def _higher(a: Severity | None, b: Severity | None) -> Severity | None:
+    return a if SEVERITY_RANK[a] >= SEVERITY_RANK[b] else b
+
+
+def cascade_negativity(m: dict[str, Any], config: DetectorsConfig) -> list[str]:
+    """The negativity evidence present for a cascade, as short reasons (empty: none)."""
+    paging = config.paging
+    ns = config.negative_surge
+    reasons = []
+    root_negative = m.get("root_negative_probability")
+    if root_negative is not None and root_negative >= paging.root_negative_probability:
+        reasons.append(f"negative root (p={root_negative:.2f})")
+    complaint = m.get("complaint_probability")
+    if complaint is not None and complaint >= ns.complaint_probability:
+        reasons.append(f"complaint (p={complaint:.2f})")
+    if m["text_posts"] >= ns.cascade_min_posts and m["negative_share_lower"] >= paging.comment_negative_share:
+        reasons.append(f"{m['negative_posts']} of {m['text_posts']} comments negative")
+    return reasons
+
+
+def forward_surge_severity(
+    m: dict[str, Any], config: DetectorsConfig, previous: Severity | None
+) -> tuple[Severity | None, str]:
+    fs = config.forward_surge
+    floor = max(fs.min_events // 2, 1)
+    rate_surge = m["window_events"] >= fs.min_events and m["rate_z"] >= fs.surge_z
+    projected_spread = m["projected_final_size"] >= fs.spread_projected_size and m["window_events"] >= floor
+    size = (
+        f"{m['window_events']} forwards/comments in {fs.window_s / 60:g} min "
+        f"(expected {m['expected_window_events']:g}), projected {m['projected_final_size']:.0f} events "
+        f"reaching {m['projected_reach']:.0f}"
+    )
+    firing = rate_surge or projected_spread
+    if previous is None:
+        if not firing:
+            return None, f"normal: {size}"
+    elif not firing and (m["rate_z"] < fs.resolve_z or m["window_events"] < floor):
+        return None, f"back to normal: {size}"
+    reasons = cascade_negativity(m, config)
+    if not reasons:
+        severity: Severity | None = config.paging.spread_only_severity  # type: ignore[assignment]
+        return _higher(severity, None if previous is None else "info") if severity else None, (
+            f"spreading without sign of negativity: {size}"
+        )
+    severity = "warning"
+    big = m["max_amplifier_followers"] >= fs.big_account_followers
+    if (
+        m["projected_reach"] >= fs.critical_projected_reach
+        or m["projected_final_size"] >= fs.critical_projected_size
+        or (big and config.paging.amplifier_raises_severity)
+    ):
+        severity = "critical"
+    amplifier = f"; amplified by an account with {m['max_amplifier_followers']} followers" if big else ""
+    return _higher(severity, previous), f"negative cascade spreading: {size}; {', '.join(reasons)}{amplifier}"
+
+
+def negative_share_severity(
+    m: dict[str, Any],
+    config: DetectorsConfig,
+    previous: Severity | None,
+    *,
+    cascade: bool,
+    spread: bool,
+    critical: bool,
+) -> tuple[Severity | None, str]:
+    """negative_surge for a brand (cascade=False) or a cascade's comments (cascade=True)."""
+    ns = config.negative_surge
+    n, k = m["window_text_posts"], m["window_negative_posts"]
+    min_posts = ns.cascade_min_posts if cascade else ns.min_posts
+    min_negative = ns.cascade_min_negative if cascade else ns.min_negative
+    share0 = m["baseline_negative_share"]
+    z = m["negative_z"]
+    significant = (
+        n >= min_posts
+        and k >= min_negative
+        and z >= ns.surge_z
+        and m["negative_share_lower"] >= share0 + ns.min_share_increase
+    )
+    what = f"{k} of {n} posts negative in {ns.window_s / 60:g} min (baseline share {share0:.0%}, z={z:.1f})"
+    if previous is None:
+        if not significant:
+            return None, f"normal: {what}"
+    elif not significant and (z < ns.resolve_z or k < min_negative):
+        return None, f"back to normal: {what}"
+    if not spread:
+        return _higher("info", previous), f"negative share up, but not spreading: {what}"
+    severity: Severity = "critical" if critical else "warning"
+    return _higher(severity, previous), f"negative surge: {what}"
+
+
+def volume_severity(
+    surging: bool, negativity: bool, critical: bool, previous: Severity | None
+) -> Severity | None:
+    if not surging:
+        return None
+    if not negativity:
+        return _higher("info", previous)
+    return _higher("critical" if critical else "warning", previous)

@@ -1,0 +1,69 @@
+"""Sliding event-time windows as rings of fixed buckets: O(1) per event, fixed-size serialisable state.
+
+A ring of n buckets of `bucket_s` covers the window [(head - n + 1) * bucket_s, (head + 1) * bucket_s).
+Events older than the ring are late: they are refused (the caller counts them) rather than folded into the
+wrong bucket. Several channels (e.g. events and reach) share one ring of buckets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Ring:
+    __slots__ = ("bucket_s", "head", "sums", "totals")
+
+    def __init__(self, bucket_s: float, n_buckets: int, channels: int = 1) -> None:
+        self.bucket_s = bucket_s
+        self.head = -(2**62)  # bucket index of the newest bucket; none yet
+        self.sums: list[list[float]] = [[0.0] * n_buckets for _ in range(channels)]
+        self.totals: list[float] = [0.0] * channels
+
+    def index(self, time_s: float) -> int:
+        return int(time_s // self.bucket_s)
+
+    def roll(self, index: int) -> None:
+        """Move the newest bucket forward to `index`, clearing the buckets that fall out."""
+        gap = index - self.head
+        if gap <= 0:
+            return
+        n = len(self.sums[0])
+        for channel, sums in enumerate(self.sums):
+            if gap >= n:
+                for j in range(n):
+                    sums[j] = 0.0
+            else:
+                for j in range(self.head + 1, index + 1):
+                    sums[j % n] = 0.0
+            # Recomputed, not decremented: no floating drift however long the key lives.
+            self.totals[channel] = sum(sums)
+        self.head = index
+
+    def add(self, time_s: float, values: tuple[float, ...]) -> bool:
+        """Add one event's values; False when it is older than the window (late)."""
+        index = int(time_s // self.bucket_s)
+        if index > self.head:
+            self.roll(index)
+        elif index <= self.head - len(self.sums[0]):
+            return False
+        slot = index % len(self.sums[0])
+        for channel, value in enumerate(values):
+            self.sums[channel][slot] += value
+            self.totals[channel] += value
+        return True
+
+    def window_start_s(self) -> float:
+        return (self.head - len(self.sums[0]) + 1) * self.bucket_s
+
+    def state(self) -> list[Any]:
+        return [self.head, [_compact(s) for s in self.sums], _compact(self.totals)]
+
+    def load(self, state: list[Any]) -> None:
+        self.head = int(state[0])
+        self.sums = [[float(x) for x in s] for s in state[1]]
+        self.totals = [float(x) for x in state[2]]
+
+
+def _compact(values: list[float]) -> list[float | int]:
+    """Whole numbers as ints: a smaller JSON state, restored to the same floats."""
+    return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]

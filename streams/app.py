@@ -1,0 +1,392 @@
+"""Faust glue: topics, changelog-backed tables and thin agents around the plain-Python pipeline.
+
+Data flow (each arrow a Kafka topic):
+
+    social.posts ──► cascade agent ──► <app>-brand-observations ──► brand agent ──┐
+    (key root_id)    decode/validate/dedup/enrich,   (key brand)     volume and    │
+                     forward_surge per root                          negative share│
+          │                    │                                                  ▼
+    social.posts.dlq     crisis.alerts ◄──────────────────────────────────── crisis.alerts
+                               │ (durable outbox, key dedup_key)
+                               ▼
+                         notify agent ──► receivers (console, JSONL, Slack, email, PagerDuty, webhook)
+
+At-least-once with idempotent state: each table value records the source offsets it has applied, a
+redelivered post at or below them is skipped, and offsets are committed only after the batch's table
+writes and sends were handed to the producer (Faust flushes the producer before each commit).
+Batches come from `take_events()`; the tables are `SourcePartitionTable`s, written per batch for a named
+source partition (faust #497: a table write outside one event's context cannot infer it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+import faust
+from prometheus_client import CollectorRegistry, generate_latest
+
+from crisiswatch.alerts.incidents import IncidentEvent
+from crisiswatch.detectors.events import EnrichedPost
+from crisiswatch.detectors.text import TextAnalyzer
+from crisiswatch.streams.config import Settings
+from crisiswatch.streams.metrics import PipelineMetrics
+from crisiswatch.streams.pipeline import (
+    Accounting,
+    BrandResolver,
+    Pipeline,
+    RawRecord,
+    enriched_from_dict,
+    enriched_to_dict,
+)
+from crisiswatch.streams.replay import dump_line
+
+log = logging.getLogger("crisiswatch.worker")
+
+STATE_VERSION = 1
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    kafka = settings.kafka
+    servers = [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
+    options: dict[str, Any] = {
+        "broker": [f"kafka://{server}" for server in servers],
+        "store": "memory://",
+        "datadir": kafka.data_dir,
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "broker_session_timeout": kafka.session_timeout_s,
+        "broker_heartbeat_interval": kafka.heartbeat_interval_s,
+        "broker_commit_interval": kafka.commit_interval_s,
+        "broker_rebalance_timeout": max(kafka.session_timeout_s, 10.0),
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "web_enabled": settings.metrics.enabled,
+        "web_bind": settings.metrics.bind_host,
+        "web_host": settings.metrics.bind_host,
+        "web_port": settings.metrics.port,
+        "table_standby_replicas": 0,
+        "worker_redirect_stdouts": False,
+    }
+    if kafka.security_protocol != "PLAINTEXT":
+        options["broker_credentials"] = _credentials(settings)
+    return options
+
+
+def _credentials(settings: Settings) -> Any:
+    import ssl
+
+    kafka = settings.kafka
+    context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=kafka.ssl_cafile)
+        if kafka.ssl_certfile:
+            context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+    if kafka.security_protocol.startswith("SASL"):
+        mechanism = kafka.sasl_mechanism or "PLAIN"
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            mechanism=mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+class SourcePartitionTable(faust.Table):  # type: ignore[misc]
+    """A table whose changelog partition is the source partition the agent is writing for.
+
+    Batches from `take_events()` have no current event, so Faust cannot infer the partition (faust #497);
+    the agent names it explicitly with `writing_for(partition)`. Keys thus live in the changelog partition
+    that Faust restores to whichever worker owns the matching source partition.
+    """
+
+    source_partition: int | None = None
+
+    def partition_for_key(self, key: Any) -> int | None:
+        if self.source_partition is None:
+            raise RuntimeError(f"table {self.name}: writes must happen inside writing_for(partition)")
+        return self.source_partition
+
+    @contextmanager
+    def writing_for(self, partition: int) -> Iterator[None]:
+        self.source_partition = partition
+        try:
+            yield
+        finally:
+            self.source_partition = None
+
+
+class PartitionState:
+    """What one partition's agent holds in memory: its pipeline and the offsets already applied per key."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.loaded_keys: set[str] = set()
+        self.applied: dict[str, Any] = {}
+        self.incident_owner: dict[str, str] = {}
+
+
+class Worker:
+    """Builds the Faust app for one settings object; every agent body is a few lines calling pure code."""
+
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None, analyzer: TextAnalyzer | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = PipelineMetrics(self.registry)
+        self.analyzer = analyzer or TextAnalyzer.load_default(settings.text)
+        self.resolver = BrandResolver(settings.brands, settings.pipeline.max_auto_brands)
+        self.app = faust.App(settings.kafka.app_id, **faust_settings(settings))
+        kafka = settings.kafka
+        self.posts_topic = self.app.topic(kafka.posts_topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+        self.dead_letter_topic = self.app.topic(
+            kafka.dead_letter_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw", partitions=kafka.partitions
+        )
+        self.alerts_topic = self.app.topic(kafka.alerts_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.brand_topic = self.app.topic(
+            f"{kafka.app_id}-brand-observations", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        # Keys are the UTF-8 bytes of the root_id / brand: the same bytes the input is partitioned by.
+        self.cascade_table = self._table("cascade-state")
+        self.brand_table = self._table("brand-state")
+        self.cascades: dict[int, PartitionState] = {}
+        self.brands: dict[int, PartitionState] = {}
+        self.totals = Accounting()
+        self.delivered = 0
+        self.deliver: Any = None  # set by the CLI: IncidentEvent -> None (console/JSONL/receivers)
+        self.last_progress_monotonic = time.monotonic()
+        self._register()
+
+    def _table(self, name: str) -> SourcePartitionTable:
+        schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
+        table = SourcePartitionTable(self.app, name=name, default=None, schema=schema, beacon=self.app.tables.beacon)
+        return cast(SourcePartitionTable, self.app.tables.add(table))
+
+    # -- agents ----------------------------------------------------------------------------------------
+    def _register(self) -> None:
+        kafka = self.settings.kafka
+        app = self.app
+
+        @app.agent(self.posts_topic, name="crisiswatch.cascades")
+        async def cascades(stream: Any) -> None:
+            async for events in stream.take_events(kafka.batch_max_posts, within=kafka.batch_max_wait_s):
+                await self.on_post_batch(events)
+
+        @app.agent(self.brand_topic, name="crisiswatch.brands")
+        async def brands(stream: Any) -> None:
+            async for events in stream.take_events(kafka.batch_max_posts, within=kafka.batch_max_wait_s):
+                await self.on_brand_batch(events)
+
+        @app.agent(self.alerts_topic, name="crisiswatch.notify")
+        async def notify(stream: Any) -> None:
+            async for value in stream:
+                self.on_incident_event(IncidentEvent.from_dict(json.loads(value)))
+
+        @app.page("/health")
+        async def health(web: Any, request: Any) -> Any:
+            return web.json({"status": "ok"})
+
+        @app.page("/ready")
+        async def ready(web: Any, request: Any) -> Any:
+            status = self.readiness()
+            return web.json(status, status=200 if status["ready"] else 503)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            return web.bytes(generate_latest(self.registry), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+        @app.page("/stats")
+        async def stats(web: Any, request: Any) -> Any:
+            return web.json(self.accounting())
+
+        @app.on_partitions_revoked.connect
+        async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+            # A revoked partition's keys may move to another worker: drop the cache, the tables stay the truth.
+            for tp in revoked:
+                if tp.topic == self.posts_topic.get_topic_name():
+                    self.cascades.pop(tp.partition, None)
+                elif tp.topic == self.brand_topic.get_topic_name():
+                    self.brands.pop(tp.partition, None)
+
+    def readiness(self) -> dict[str, Any]:
+        consumer = self.app.consumer if self.app.producer is not None else None
+        assigned = len(consumer.assignment()) if consumer is not None else 0
+        recovered = bool(self.app.tables.recovery.completed.is_set()) if self.app.tables else False
+        return {"ready": assigned > 0 and recovered and not self.app.rebalancing, "assigned_partitions": assigned, "recovered": recovered}
+
+    def accounting(self) -> dict[str, Any]:
+        return {**self.totals.to_dict(), "delivered_incident_events": self.delivered}
+
+    def _partition_state(self, states: dict[int, PartitionState], partition: int) -> PartitionState:
+        state = states.get(partition)
+        if state is None:
+            pipeline = Pipeline(self.settings, self.analyzer, resolver=self.resolver)
+            state = states[partition] = PartitionState(pipeline)
+        return state
+
+    # -- cascade side ----------------------------------------------------------------------------------
+    async def on_post_batch(self, events: Sequence[Any]) -> None:
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        now_s = time.time()
+        for partition, partition_events in sorted(by_partition.items()):
+            state = self._partition_state(self.cascades, partition)
+            records = [
+                RawRecord(
+                    value=event.value if isinstance(event.value, bytes) else bytes(event.value or b""),
+                    partition=partition,
+                    offset=event.message.offset,
+                    source=f"{event.message.topic}/{partition}@{event.message.offset}",
+                )
+                for event in partition_events
+            ]
+            ingested = state.pipeline.ingest(records, now_s=now_s, already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record))
+            incident_events = state.pipeline.detect_cascades(ingested.posts) + state.pipeline.advance()
+            for post, record in zip(ingested.posts, ingested.records, strict=True):
+                key = post.post.root_id
+                state.applied[key] = max(state.applied.get(key, -1), record.offset)
+            await self._send_dead_letters(ingested.dead_letters)
+            await self._send_brand_observations(ingested.posts, ingested.records)
+            await self._send_incident_events(incident_events)
+            with self.cascade_table.writing_for(partition):
+                self._write_cascade_states(state)
+            self.totals.add(ingested.accounting)
+            self.metrics.record(self.settings.kafka.posts_topic, ingested.accounting)
+            self.metrics.batch_size.observe(len(records))
+            for post in ingested.posts:
+                self.metrics.processing_latency.observe(max(0.0, now_s - post.created_at_s))
+            if state.pipeline.watermark.value_s is not None:
+                self.metrics.watermark.labels(self.settings.kafka.posts_topic, str(partition)).set(state.pipeline.watermark.value_s)
+        self.last_progress_monotonic = time.monotonic()
+
+    def _cascade_applied(self, state: PartitionState, post: Any, record: RawRecord) -> bool:
+        root_id = post.root_id
+        if root_id not in state.loaded_keys:
+            state.loaded_keys.add(root_id)
+            stored = self.cascade_table.get(root_id.encode())
+            if stored:
+                self._restore(state, stored, cascade_key=root_id)
+        return record.offset <= state.applied.get(root_id, -1)
+
+    def _restore(self, state: PartitionState, stored: dict[str, Any], *, cascade_key: str | None = None, brand_key: str | None = None) -> None:
+        if stored.get("v") != STATE_VERSION:
+            log.warning("ignoring stored state with version %r", stored.get("v"))
+            return
+        engine = state.pipeline.engine
+        if cascade_key is not None:
+            state.applied[cascade_key] = stored.get("applied", -1)
+            if stored.get("engine") is not None:
+                engine.load_cascade_state(cascade_key, stored["engine"])
+        if brand_key is not None:
+            state.applied[brand_key] = dict(stored.get("applied", {}))
+            if stored.get("engine") is not None:
+                engine.load_brand_state(brand_key, stored["engine"])
+        owner = cascade_key if cascade_key is not None else brand_key
+        assert owner is not None
+        for dedup_key, incident_state in stored.get("incidents", {}).items():
+            state.pipeline.tracker.load_key_state(dedup_key, incident_state)
+            state.incident_owner[dedup_key] = owner
+
+    def _owned_incidents(self, state: PartitionState, owner: str) -> dict[str, Any]:
+        tracker = state.pipeline.tracker
+        return {key: tracker.key_state(key) for key, value in state.incident_owner.items() if value == owner and tracker.key_state(key) is not None}
+
+    def _mark_incident_owners(self, state: PartitionState, *, brand_side: bool) -> set[str]:
+        owners: set[str] = set()
+        tracker = state.pipeline.tracker
+        for dedup_key in tracker.drain_dirty():
+            key_state = tracker.key_state(dedup_key)
+            if key_state is not None:
+                owner = key_state["brand"] if brand_side else key_state["root_id"]
+                state.incident_owner[dedup_key] = owner
+            else:
+                owner = state.incident_owner.pop(dedup_key, None)
+            if owner is not None:
+                owners.add(owner)
+        return owners
+
+    def _write_cascade_states(self, state: PartitionState) -> None:
+        roots, _ = state.pipeline.engine.drain_dirty()
+        roots |= self._mark_incident_owners(state, brand_side=False)
+        for root_id in roots:
+            engine_state = state.pipeline.engine.cascade_state(root_id)
+            incidents = self._owned_incidents(state, root_id)
+            if engine_state is None and not incidents:
+                state.applied.pop(root_id, None)
+                state.loaded_keys.discard(root_id)
+                if self.cascade_table.get(root_id.encode()) is not None:
+                    del self.cascade_table[root_id.encode()]
+                continue
+            self.cascade_table[root_id.encode()] = {"v": STATE_VERSION, "applied": state.applied.get(root_id, -1), "engine": engine_state, "incidents": incidents}
+
+    # -- brand side ------------------------------------------------------------------------------------
+    async def _send_brand_observations(self, posts: Sequence[EnrichedPost], records: Sequence[RawRecord]) -> None:
+        for post, record in zip(posts, records, strict=True):
+            for brand in post.brands:
+                if brand == "other":
+                    continue
+                payload = {"brand": brand, "source_partition": record.partition, "source_offset": record.offset, "post": enriched_to_dict(post)}
+                await self.brand_topic.send(key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8"))
+
+    async def on_brand_batch(self, events: Sequence[Any]) -> None:
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        for partition, partition_events in sorted(by_partition.items()):
+            state = self._partition_state(self.brands, partition)
+            incident_events: list[IncidentEvent] = []
+            for event in partition_events:
+                observation = json.loads(event.value)
+                brand = observation["brand"]
+                if self._brand_applied(state, brand, observation["source_partition"], observation["source_offset"]):
+                    continue
+                post = enriched_from_dict(observation["post"])
+                state.pipeline.watermark.observe(post.created_at_s)
+                incident_events += state.pipeline.detect_brands_for(brand, post)
+                state.applied[brand][str(observation["source_partition"])] = observation["source_offset"]
+            incident_events += state.pipeline.advance()
+            await self._send_incident_events(incident_events)
+            with self.brand_table.writing_for(partition):
+                self._write_brand_states(state)
+
+    def _brand_applied(self, state: PartitionState, brand: str, source_partition: int, source_offset: int) -> bool:
+        if brand not in state.loaded_keys:
+            state.loaded_keys.add(brand)
+            state.applied[brand] = {}
+            stored = self.brand_table.get(brand.encode())
+            if stored:
+                self._restore(state, stored, brand_key=brand)
+        return bool(source_offset <= state.applied[brand].get(str(source_partition), -1))
+
+    def _write_brand_states(self, state: PartitionState) -> None:
+        _, brands = state.pipeline.engine.drain_dirty()
+        brands |= self._mark_incident_owners(state, brand_side=True)
+        for brand in brands:
+            self.brand_table[brand.encode()] = {
+                "v": STATE_VERSION,
+                "applied": state.applied.get(brand, {}),
+                "engine": state.pipeline.engine.brand_state(brand),
+                "incidents": self._owned_incidents(state, brand),
+            }
+
+    # -- outputs ---------------------------------------------------------------------------------------
+    async def _send_dead_letters(self, dead_letters: Sequence[Any]) -> None:
+        for dead in dead_letters:
+            headers = [("reason", dead.reason.encode()), ("detail", dead.detail.encode("utf-8", "replace")), ("source", dead.record.source.encode())]
+            await self.dead_letter_topic.send(value=dead.record.value, headers=headers)
+
+    async def _send_incident_events(self, events: Sequence[IncidentEvent]) -> None:
+        for event in events:
+            self.metrics.incident_events.labels(event.detector, event.status, event.severity).inc()
+            await self.alerts_topic.send(key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8"))
+
+    def on_incident_event(self, event: IncidentEvent) -> None:
+        self.delivered += 1
+        if self.deliver is not None:
+            self.deliver(event)

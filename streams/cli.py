@@ -1,0 +1,209 @@
+"""The `crisiswatch` command line. Each verb is a thin shell over plain-Python code.
+
+Exit status: 0 success, 1 a check failed (e.g. `routes test` matched nothing, `replay --strict` saw
+rejects), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from crisiswatch.detectors.settings import ConfigError
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _load(path: str | None) -> Any:
+    from crisiswatch.streams.config import load_settings
+
+    return load_settings(path)
+
+
+# -- worker -------------------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.logs import configure_logging
+    from crisiswatch.streams.sinks import build_delivery
+
+    settings = _load(args.config)
+    configure_logging(settings.metrics.log_format, args.loglevel)
+    from crisiswatch.streams.app import Worker
+    from crisiswatch.streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    worker = Worker(settings)
+    worker.deliver = build_delivery(settings, jsonl_path=args.alerts_jsonl, console=not args.no_console)
+    import faust
+
+    faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    faust_worker.execute_from_commandline()
+    return EXIT_OK
+
+
+# -- replay -------------------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.replay import Progress, open_output, replay, summary_line, write_rejects
+
+    settings = _load(args.config)
+    progress = Progress(sys.stderr, time.monotonic, enabled=None if not args.quiet else False)
+    alerts_out = open_output(args.alerts_out) if args.alerts_out != "-" else sys.stdout
+    try:
+        result = replay(args.files, settings, alerts_out, progress=progress)
+    finally:
+        if alerts_out is not sys.stdout:
+            alerts_out.close()
+    if progress.enabled:
+        sys.stderr.write("\n")
+    if args.rejects_out:
+        with open_output(args.rejects_out) as out:
+            write_rejects(result.rejects, out)
+    for reject in result.rejects[:20]:
+        sys.stderr.write(f"rejected {reject.record.source}: {reject.reason} ({reject.detail})\n")
+    if len(result.rejects) > 20:
+        sys.stderr.write(f"... and {len(result.rejects) - 20} more rejected lines (see --rejects-out)\n")
+    sys.stderr.write(summary_line(result) + "\n")
+    if args.strict and result.rejects:
+        return EXIT_CHECK_FAILED
+    return EXIT_OK
+
+
+# -- demo ---------------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.demo import run_demo
+
+    return run_demo(sys.stdout, seed=args.seed)
+
+
+# -- config -------------------------------------------------------------------------------------------
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _load(args.file)
+    brands = ", ".join(brand.name for brand in settings.brands) or "(none: brands named in posts are monitored)"
+    print(f"{args.file}: ok; brands: {brands}")
+    return EXIT_OK
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.config import config_schema
+
+    print(json.dumps(config_schema(), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+# -- produce ------------------------------------------------------------------------------------------
+def cmd_produce(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.produce import produce_posts
+
+    count = produce_posts(
+        bootstrap=args.bootstrap,
+        topic=args.topic,
+        files=args.files,
+        preset=args.preset,
+        seed=args.seed,
+    )
+    print(f"produced {count} messages to {args.topic}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- delegated verbs (text models, alerting) ------------------------------------------------------------
+def _delegate(module: str, function: str, argv: Sequence[str], *, with_config: bool = False) -> int:
+    import importlib
+
+    target = getattr(importlib.import_module(module), function)
+    if not with_config:
+        return int(target(list(argv)))
+    config_path = None
+    rest = list(argv)
+    if "--config" in rest:
+        index = rest.index("--config")
+        if index + 1 >= len(rest):
+            raise SystemExit("--config needs a file")
+        config_path = rest[index + 1]
+        del rest[index : index + 2]
+    return int(target(rest, _load(config_path)))
+
+
+DELEGATED: dict[str, tuple[str, str, bool]] = {
+    "classify": ("crisiswatch.detectors.text.cli", "classify_main", False),
+    "train-text": ("crisiswatch.detectors.text.cli", "train_main", False),
+    "routes": ("crisiswatch.alerts.cli", "routes_main", True),
+    "silence": ("crisiswatch.alerts.cli", "silence_main", True),
+    "notifications": ("crisiswatch.alerts.cli", "notifications_main", True),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crisiswatch", description="Pages PR on-call when a customer complaint starts to spread.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    worker = verbs.add_parser("worker", help="run the Faust worker (social.posts in, crisis.alerts out)")
+    worker.add_argument("--config", help="YAML config file (default: built-in defaults + CRISISWATCH_* environment)")
+    worker.add_argument("--alerts-jsonl", help="also append every incident event to this JSONL file")
+    worker.add_argument("--no-console", action="store_true", help="do not print pages on stdout")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(run=cmd_worker)
+
+    replay = verbs.add_parser("replay", help="run recorded streams through the detectors offline, in event time")
+    replay.add_argument("files", nargs="+", metavar="FILE", help=".jsonl, .jsonl.gz, or - for stdin; read in the order given")
+    replay.add_argument("--alerts-out", required=True, metavar="OUT.jsonl", help="incident events, one JSON line each (- for stdout)")
+    replay.add_argument("--config", help="the same YAML config file the worker uses")
+    replay.add_argument("--rejects-out", metavar="FILE", help="rejected lines as JSON lines (source file:line, reason, detail)")
+    replay.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=cmd_replay)
+
+    demo = verbs.add_parser("demo", help="a planted complaint goes viral in generated traffic; prints the pages")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=cmd_demo)
+
+    config = verbs.add_parser("config", help="check a config file or print its JSON Schema")
+    config_verbs = config.add_subparsers(dest="config_verb", required=True, metavar="ACTION")
+    check = config_verbs.add_parser("check", help="validate FILE without starting anything")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(run=cmd_config_check)
+    schema = config_verbs.add_parser("schema", help="print the config file's JSON Schema")
+    schema.set_defaults(run=cmd_config_schema)
+
+    produce = verbs.add_parser("produce", help="send recorded or generated posts to a Kafka topic (key: root_id)")
+    produce.add_argument("files", nargs="*", metavar="FILE", help="JSONL files to send as they are (malformed lines included)")
+    produce.add_argument("--bootstrap", default="127.0.0.1:9092")
+    produce.add_argument("--topic", default="social.posts")
+    produce.add_argument("--preset", help="generate a scenario preset instead of reading files (demo, smoke, ...)")
+    produce.add_argument("--seed", type=int, default=7)
+    produce.set_defaults(run=cmd_produce)
+
+    for name, (_, _, _) in DELEGATED.items():
+        verbs.add_parser(name, help=f"see `crisiswatch {name} --help`", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module, function, with_config = DELEGATED[argv[0]]
+        try:
+            return _delegate(module, function, argv[1:], with_config=with_config)
+        except ConfigError as error:
+            print(f"crisiswatch: config error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as error:
+        print(f"crisiswatch: config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except FileNotFoundError as error:
+        print(f"crisiswatch: {error.strerror}: {error.filename}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
