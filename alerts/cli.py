@@ -22,18 +22,6 @@ from crisiswatch.alerts.silences import FileSilenceStore, SilenceStore, new_sile
 from crisiswatch.detectors.settings import ConfigError
 
 
-class WallClock:
-    """The CLI is an edge of the program: when the caller injects no clock, "now" is the wall clock.
-
-    Library code in alerts/ never uses this; the worker and replay inject their own clocks.
-    """
-
-    def now(self) -> float:
-        import time
-
-        return time.time()
-
-
 def _alerting(config: Any) -> AlertingConfig:
     """Accept the whole `Settings` (from `streams.config.load_settings`) or the `alerting` section."""
     return config if isinstance(config, AlertingConfig) else config.alerting
@@ -107,7 +95,6 @@ def routes_test_main(
     """
     out = out or sys.stdout
     config = _alerting(config)
-    clock = clock or WallClock()
     parser = _Parser(prog="crisiswatch routes test", description="Show where an alert would be routed.")
     parser.add_argument("--labels", required=True, help="e.g. brand=acme,role=own,severity=critical")
     parser.add_argument("--at", help="ISO-8601 time or epoch seconds (default: now)")
@@ -178,7 +165,6 @@ def silence_main(
     """`crisiswatch silence add|list|expire`."""
     out = out or sys.stdout
     config = _alerting(config)
-    clock = clock or WallClock()
     parser = _Parser(prog="crisiswatch silence", description="Manage silences (shared by all workers).")
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add", help="silence alerts matching all matchers")
@@ -253,7 +239,6 @@ def notifications_main(
     """
     out = out or sys.stdout
     config = _alerting(config)
-    clock = clock or WallClock()
     parser = _Parser(prog="crisiswatch notifications", description="Dead-lettered notifications.")
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list")

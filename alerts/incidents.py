@@ -442,9 +442,11 @@ class IncidentTracker:
         severity = assessment.severity
         if severity is None:
             return None
+        # Reach escalates a warning (negativity already established) to critical; spread alone (info)
+        # never becomes a page, however far it reaches: a positive campaign going viral is not a crisis.
         threshold = self.config.critical_projected_reach
         reach = _number(assessment.metrics.get("projected_reach"))
-        if threshold > 0 and reach is not None and reach >= threshold:
+        if severity == "warning" and threshold > 0 and reach is not None and reach >= threshold:
             return "critical"
         return severity
 

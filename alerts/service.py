@@ -100,6 +100,7 @@ class AlertingService:
         brands: Mapping[str, BrandProfile] | None = None,
         silences: SilenceStore | None = None,
         integrations: Mapping[str, list[Integration]] | None = None,
+        metrics: AlertMetrics | None = None,
         seed: int = 0,
     ) -> None:
         self.clock = clock
@@ -107,7 +108,8 @@ class AlertingService:
         self.runtime: Runtime = build_runtime(config)
         self.silences = silences if silences is not None else FileSilenceStore(config.silences_path)
         self.dispatcher = Dispatcher(self.runtime, self.silences)
-        self.metrics = AlertMetrics(registry)
+        # One AlertMetrics per registry: services of several partitions in one worker share it.
+        self.metrics = metrics if metrics is not None else AlertMetrics(registry)
         self.notifier = Notifier(
             integrations if integrations is not None else build_integrations(config, clock),
             clock=clock,

@@ -20,8 +20,11 @@ source partition (faust #497: a table write outside one event's context cannot i
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -31,9 +34,13 @@ from typing import Any, cast
 import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
-from crisiswatch.alerts.incidents import IncidentEvent
+from crisiswatch.alerts.callbacks import CallbackHandler, CallbackRequest
+from crisiswatch.alerts.incidents import AckEvent, IncidentEvent, append_labelled_incident
+from crisiswatch.alerts.metrics import AlertMetrics
+from crisiswatch.alerts.service import AlertingService
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.text import TextAnalyzer
+from crisiswatch.streams.clock import WallClock
 from crisiswatch.streams.config import Settings
 from crisiswatch.streams.metrics import PipelineMetrics
 from crisiswatch.streams.pipeline import (
@@ -135,8 +142,16 @@ class PartitionState:
 class Worker:
     """Builds the Faust app for one settings object; every agent body is a few lines calling pure code."""
 
-    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None, analyzer: TextAnalyzer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: CollectorRegistry | None = None,
+        analyzer: TextAnalyzer | None = None,
+        config_path: str | None = None,
+    ) -> None:
         self.settings = settings
+        self.config_path = config_path
         self.registry = registry or CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
         self.analyzer = analyzer or TextAnalyzer.load_default(settings.text)
@@ -152,8 +167,15 @@ class Worker:
             f"{kafka.app_id}-brand-observations", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
         # Keys are the UTF-8 bytes of the root_id / brand: the same bytes the input is partitioned by.
+        self.acks_topic = self.app.topic(kafka.acks_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.cascade_table = self._table("cascade-state")
         self.brand_table = self._table("brand-state")
+        self.alerting_table = self._table("alerting-state")
+        self.clock = WallClock()
+        self.alert_metrics = AlertMetrics(self.registry)
+        self.alerting: dict[int, AlertingService] = {}
+        self._alerting_saved: dict[int, str] = {}
+        self.callbacks = CallbackHandler(settings.alerting, clock=self.clock, submit_ack=self.submit_ack)
         self.cascades: dict[int, PartitionState] = {}
         self.brands: dict[int, PartitionState] = {}
         self.totals = Accounting()
@@ -184,8 +206,36 @@ class Worker:
 
         @app.agent(self.alerts_topic, name="crisiswatch.notify")
         async def notify(stream: Any) -> None:
-            async for value in stream:
-                self.on_incident_event(IncidentEvent.from_dict(json.loads(value)))
+            async for event in stream.events():
+                self.on_incident_event(event.message.partition, IncidentEvent.from_dict(json.loads(event.value)))
+
+        @app.agent(self.acks_topic, name="crisiswatch.acks")
+        async def acks(stream: Any) -> None:
+            async for event in stream.events():
+                await self.on_ack(event.message.partition, AckEvent.from_dict(json.loads(event.value)))
+
+        @app.timer(interval=1.0)
+        async def deliver_due() -> None:
+            await self.deliver_due()
+
+        @app.page(self.settings.alerting.callback.path_prefix + "/{tail:.*}")
+        async def callback(web: Any, request: Any, tail: str) -> Any:
+            response = await self.callbacks.handle(
+                CallbackRequest(
+                    method=request.method,
+                    path=request.path,
+                    query=dict(request.query),
+                    headers={key.lower(): value for key, value in request.headers.items()},
+                    body=await request.read(),
+                )
+            )
+            headers = {key: value for key, value in response.headers.items() if key != "Content-Type"}
+            return web.bytes(response.body.encode("utf-8"), status=response.status, content_type=response.content_type, headers=headers)
+
+        @app.task
+        async def install_reload_handler() -> None:
+            if self.config_path is not None:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_from_file)
 
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
@@ -212,6 +262,11 @@ class Worker:
                     self.cascades.pop(tp.partition, None)
                 elif tp.topic == self.brand_topic.get_topic_name():
                     self.brands.pop(tp.partition, None)
+                elif tp.topic == self.alerts_topic.get_topic_name():
+                    service = self.alerting.pop(tp.partition, None)
+                    self._alerting_saved.pop(tp.partition, None)
+                    if service is not None:
+                        await service.notifier.aclose()
 
     def readiness(self) -> dict[str, Any]:
         consumer = self.app.consumer if self.app.producer is not None else None
@@ -386,7 +441,94 @@ class Worker:
             self.metrics.incident_events.labels(event.detector, event.status, event.severity).inc()
             await self.alerts_topic.send(key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8"))
 
-    def on_incident_event(self, event: IncidentEvent) -> None:
+    # -- alerting ------------------------------------------------------------------------------------
+    def _alerting_for(self, partition: int) -> AlertingService:
+        service = self.alerting.get(partition)
+        if service is None:
+            service = AlertingService(
+                self.settings.alerting, clock=self.clock, brands=self.settings.brands_by_name, metrics=self.alert_metrics, seed=partition
+            )
+            stored = self.alerting_table.get(f"partition-{partition}".encode())
+            if stored and stored.get("v") == STATE_VERSION:
+                service.load_state(stored["service"])
+            self.alerting[partition] = service
+        return service
+
+    def _save_alerting(self, partition: int, service: AlertingService) -> None:
+        state = service.state()
+        encoded = dump_line(state)
+        if self._alerting_saved.get(partition) != encoded:
+            with self.alerting_table.writing_for(partition):
+                self.alerting_table[f"partition-{partition}".encode()] = {"v": STATE_VERSION, "service": state}
+            self._alerting_saved[partition] = encoded
+
+    def on_incident_event(self, partition: int, event: IncidentEvent) -> None:
+        """An incident event from the outbox: route, group and queue its notifications (sent by the timer)."""
         self.delivered += 1
         if self.deliver is not None:
             self.deliver(event)
+        service = self._alerting_for(partition)
+        service.on_event(event)
+        if event.status == "resolved" and event.to_dict().get("resolution") == "false_alarm":
+            append_labelled_incident(self.settings.alerting.labelled_incidents_path, event)
+        self._save_alerting(partition, service)
+
+    async def deliver_due(self) -> None:
+        for partition, service in list(self.alerting.items()):
+            await service.tick()
+            self._save_alerting(partition, service)
+
+    async def submit_ack(self, ack: AckEvent) -> None:
+        """A person acted (Slack button, email link, PagerDuty, CLI): route it to the incident's owner."""
+        await self.acks_topic.send(key=ack_owner_key(ack).encode("utf-8"), value=dump_line(ack.to_dict()).encode("utf-8"))
+
+    async def on_ack(self, partition: int, ack: AckEvent) -> None:
+        """Acks are keyed like the incident's state (root_id or brand), so this partition owns it."""
+        _, _, root = ack.dedup_key.split("/", 2)
+        if root == "*":
+            state = self._partition_state(self.brands, partition)
+            table = self.brand_table
+            owner = ack.dedup_key.split("/", 1)[0]
+            if owner not in state.loaded_keys:
+                self._brand_applied(state, owner, -1, -1)
+        else:
+            state = self._partition_state(self.cascades, partition)
+            table = self.cascade_table
+            owner = root
+            if owner not in state.loaded_keys:
+                state.loaded_keys.add(owner)
+                stored = self.cascade_table.get(owner.encode())
+                if stored:
+                    self._restore(state, stored, cascade_key=owner)
+        events = state.pipeline.tracker.apply_ack(ack)
+        await self._send_incident_events(events)
+        with table.writing_for(partition):
+            if root == "*":
+                self._write_brand_states(state)
+            else:
+                self._write_cascade_states(state)
+
+    def reload_from_file(self) -> None:
+        """SIGHUP: a bad file is refused with the error logged, and the running config stays."""
+        from crisiswatch.detectors.settings import ConfigError
+        from crisiswatch.streams.config import load_settings
+
+        try:
+            settings = load_settings(self.config_path)
+        except ConfigError as error:
+            log.error("config reload refused, keeping the running config: %s", error)
+            return
+        self.reload(settings)
+        log.info("config reloaded from %s", self.config_path)
+
+    def reload(self, settings: Settings) -> None:
+        """SIGHUP with a valid file: new routing, receivers and playbooks for every partition's service."""
+        for service in self.alerting.values():
+            service.reload(settings.alerting)
+        self.settings = dataclasses.replace(self.settings, alerting=settings.alerting)
+
+
+def ack_owner_key(ack: AckEvent) -> str:
+    """The key an ack travels under: the cascade's root_id, or the brand for a brand-wide incident."""
+    brand, _, root = ack.dedup_key.split("/", 2)
+    return brand if root == "*" else root

@@ -29,7 +29,7 @@ def _load(path: str | None) -> Any:
 # -- worker -------------------------------------------------------------------------------------------
 def cmd_worker(args: argparse.Namespace) -> int:
     from crisiswatch.streams.logs import configure_logging
-    from crisiswatch.streams.sinks import build_delivery
+    from crisiswatch.streams.sinks import jsonl_mirror
 
     settings = _load(args.config)
     configure_logging(settings.metrics.log_format, args.loglevel)
@@ -37,8 +37,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crisiswatch.streams.topics import ensure_topics
 
     ensure_topics(settings)
-    worker = Worker(settings)
-    worker.deliver = build_delivery(settings, jsonl_path=args.alerts_jsonl, console=not args.no_console)
+    worker = Worker(settings, config_path=args.config)
+    if args.alerts_jsonl:
+        worker.deliver = jsonl_mirror(args.alerts_jsonl)
     import faust
 
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
@@ -110,6 +111,32 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- ack ----------------------------------------------------------------------------------------------
+def cmd_ack(args: argparse.Namespace) -> int:
+    """Acknowledge, resolve or mark as false alarm from the command line: an event on the acks topic."""
+    from kafka import KafkaProducer
+
+    from crisiswatch.alerts.incidents import AckEvent
+    from crisiswatch.streams.app import ack_owner_key
+    from crisiswatch.streams.clock import WallClock
+    from crisiswatch.streams.replay import dump_line
+    from crisiswatch.streams.topics import client_security
+
+    settings = _load(args.config)
+    try:
+        ack = AckEvent(incident_id=args.incident_id, action=args.action, by=args.by, at_s=WallClock().now(), via="cli")
+    except ValueError as error:
+        print(f"crisiswatch: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    producer = KafkaProducer(acks="all", **client_security(settings))
+    try:
+        producer.send(settings.kafka.acks_topic, key=ack_owner_key(ack).encode(), value=dump_line(ack.to_dict()).encode()).get(timeout=30)
+    finally:
+        producer.close()
+    print(f"{args.action} sent for {args.incident_id}", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- delegated verbs (text models, alerting) ------------------------------------------------------------
 def _delegate(module: str, function: str, argv: Sequence[str], *, with_config: bool = False) -> int:
     import importlib
@@ -125,7 +152,9 @@ def _delegate(module: str, function: str, argv: Sequence[str], *, with_config: b
             raise SystemExit("--config needs a file")
         config_path = rest[index + 1]
         del rest[index : index + 2]
-    return int(target(rest, _load(config_path)))
+    from crisiswatch.streams.clock import WallClock
+
+    return int(target(rest, _load(config_path), clock=WallClock()))
 
 
 DELEGATED: dict[str, tuple[str, str, bool]] = {
@@ -143,8 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = verbs.add_parser("worker", help="run the Faust worker (social.posts in, crisis.alerts out)")
     worker.add_argument("--config", help="YAML config file (default: built-in defaults + CRISISWATCH_* environment)")
-    worker.add_argument("--alerts-jsonl", help="also append every incident event to this JSONL file")
-    worker.add_argument("--no-console", action="store_true", help="do not print pages on stdout")
+    worker.add_argument("--alerts-jsonl", help="also append every incident event of the outbox to this JSONL file")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(run=cmd_worker)
 
@@ -176,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--preset", help="generate a scenario preset instead of reading files (demo, smoke, ...)")
     produce.add_argument("--seed", type=int, default=7)
     produce.set_defaults(run=cmd_produce)
+
+    ack = verbs.add_parser("ack", help="acknowledge / resolve / mark an incident as a false alarm")
+    ack.add_argument("incident_id", metavar="INCIDENT_ID")
+    ack.add_argument("--action", default="acknowledge", choices=["acknowledge", "resolve", "false_alarm"])
+    ack.add_argument("--by", required=True, help="who acts (a person id from alerting.people, or a name)")
+    ack.add_argument("--config", help="the worker's config file (for the Kafka settings)")
+    ack.set_defaults(run=cmd_ack)
 
     for name, (_, _, _) in DELEGATED.items():
         verbs.add_parser(name, help=f"see `crisiswatch {name} --help`", add_help=False)

@@ -6,6 +6,7 @@ and an agent whose source topic appears later waits for the next metadata refres
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -41,10 +42,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         missing = [name for name in worker_topics(settings) if name not in existing]
         if missing:
             topics = [NewTopic(name, settings.kafka.partitions, settings.kafka.replication_factor) for name in missing]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker of the group was first
                 admin.create_topics(topics, timeout_ms=int(timeout_s * 1000))
-            except TopicAlreadyExistsError:
-                pass  # another worker of the group created them first
             log.info("created topics %s with %d partitions", missing, settings.kafka.partitions)
         return missing
     finally:

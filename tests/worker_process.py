@@ -100,7 +100,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
-        command = [sys.executable, "-m", "crisiswatch.streams.cli", "worker", "--config", str(self.config_path), "--alerts-jsonl", str(self.alerts_jsonl), "--no-console"]
+        command = [sys.executable, "-m", "crisiswatch.streams.cli", "worker", "--config", str(self.config_path), "--alerts-jsonl", str(self.alerts_jsonl)]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         _live.add(self.process)
         return self

@@ -57,6 +57,13 @@ def test_projected_reach_threshold_escalates_to_critical() -> None:
     assert statuses(events) == ["updated"] and events[0].severity == "critical"
 
 
+def test_spread_without_negativity_is_never_escalated_by_reach() -> None:
+    # An info assessment (a positive campaign going viral) stays info however far it is projected to reach.
+    tracker = IncidentTracker()
+    events = tracker.observe(assessment("info", 0, projected_reach=50_000_000))
+    assert [event.severity for event in events] == ["info"]
+
+
 def test_growth_updates_are_rate_limited() -> None:
     tracker = IncidentTracker(CONFIG)
     tracker.observe(assessment("warning", 0, forwards_total=100))
