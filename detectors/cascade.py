@@ -16,6 +16,8 @@ import math
 import zlib
 from typing import Any
 
+import numpy as np
+
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.stats import anscombe_z, kernel_mixture, wilson_bounds
@@ -119,54 +121,92 @@ class CascadeState:
     # ------------------------------------------------------------------ folding
     def observe(self, item: EnrichedPost, config: DetectorsConfig) -> bool:
         """Fold one post in; False when it changed nothing (duplicate or too late)."""
+        weight = self.fold(item, config)
+        if weight > 0.0:
+            fs = config.forward_surge
+            self._add_exposure(item.post.created_at_s, weight, fs.kernel_s0_s, fs.kernel_theta)
+        return weight >= 0.0
+
+    def fold(self, item: EnrichedPost, config: DetectorsConfig) -> float:
+        """Fold one post in, except its exposure in the projection's sums, which the caller adds (one at a
+        time with `_add_exposure`, or a batch at once with `add_exposures`).
+
+        Returns -1.0 when nothing changed (duplicate or too late), 0.0 for the root, else the reaction's
+        exposure weight (followers, at least 1). The hot path: window adds inlined, no allocation.
+        """
         post = item.post
-        if config.dedup_ids:
+        keep = config.dedup_ids
+        if keep:
             h = zlib.crc32(post.id.encode())
-            if h in self.recent_ids:
+            recent = self.recent_ids
+            if h in recent:
                 self.duplicates += 1
-                return False
-            self.recent_ids.append(h)
-            if len(self.recent_ids) > config.dedup_ids:
-                del self.recent_ids[0]
-        t = post.created_at_s
+                return -1.0
+            recent.append(h)
+            if len(recent) > keep:
+                del recent[0]
         if not self.brands and item.brands:
             self.brands = tuple(item.brands[:MAX_BRANDS])
-        if post.kind == "post" or post.id == self.root_id:
+        kind = post.kind
+        if kind == "post" or post.id == self.root_id:
             self._observe_root(item)
-            return True
-        fs = config.forward_surge
+            return 0.0
+        t = post.created_at_s
         author = post.author
         followers = author.followers if author.followers > 0 else 0
-        weighted = followers * (fs.verified_weight if author.verified else 1.0)
-        if not self.rate.add(t, (1.0, weighted)):
+        fs = config.forward_surge
+        weighted = followers * fs.verified_weight if author.verified else float(followers)
+        rate = self.rate
+        index = int(t // rate.bucket_s)
+        if index > rate.head:
+            rate.roll(index)
+        elif index <= rate.head - rate.n:
             self.late += 1
-            return False
+            return -1.0
+        slot = index % rate.n
+        sums, totals = rate.sums, rate.totals
+        sums[0][slot] += 1.0
+        sums[1][slot] += weighted
+        totals[0] += 1.0
+        totals[1] += weighted
         if t < self.t0_s:
             self.t0_s = t
         if t > self.last_s:
             self.last_s = t
-        if post.kind == "forward":
+        if kind == "forward":
             self.forwards += 1
         else:
             self.comments += 1
         self.reach_followers += followers
-        n_i = max(float(followers), 1.0)
+        n_i = float(followers) if followers > 1 else 1.0
         self.resharer_weight += n_i
-        self._add_exposure(t, n_i, fs.kernel_s0_s, fs.kernel_theta)
-        if fs.top_amplifiers and followers > 0:
-            self._note_amplifier(author.id, followers, author.verified, fs.top_amplifiers)
-        if item.negative_probability is not None:
+        if followers > 0 and fs.top_amplifiers:
+            amplifiers = self.amplifiers
+            if len(amplifiers) < fs.top_amplifiers or followers > amplifiers[-1][1]:
+                self._note_amplifier(author.id, followers, author.verified, fs.top_amplifiers)
+        negative_probability = item.negative_probability
+        if negative_probability is not None:
             ns = config.negative_surge
-            negative = item.negative_probability >= ns.negative_probability or (
-                item.complaint_probability is not None
-                and item.complaint_probability >= ns.complaint_probability
+            complaint = item.complaint_probability
+            negative = negative_probability >= ns.negative_probability or (
+                complaint is not None and complaint >= ns.complaint_probability
             )
             self.text_posts += 1
             self.negative_posts += negative
-            self.talk.add(t, (1.0, 1.0 if negative else 0.0))
+            talk = self.talk
+            index = int(t // talk.bucket_s)
+            if index > talk.head:
+                talk.roll(index)
+            if index > talk.head - talk.n:  # else older than the talk window: only the totals count it
+                slot = index % talk.n
+                talk.sums[0][slot] += 1.0
+                talk.totals[0] += 1.0
+                if negative:
+                    talk.sums[1][slot] += 1.0
+                    talk.totals[1] += 1.0
             if fs.sample_comments and item.own_text:
                 self._note_sample(item.own_text, negative, fs.sample_comments)
-        return True
+        return n_i
 
     def _observe_root(self, item: EnrichedPost) -> None:
         post = item.post
@@ -202,6 +242,36 @@ class CascadeState:
             dt = self.exp_ref_s - t
             for k, b in enumerate(rates):
                 sums[k] += weight * math.exp(-b * dt)
+
+    @staticmethod
+    def add_exposures(
+        states: list[CascadeState],
+        times: list[float],
+        weights: list[float],
+        owners: list[int],
+        config: DetectorsConfig,
+    ) -> None:
+        """Add many reactions' exposure at once (vectorised over a batch); reaction j belongs to
+        `states[owners[j]]`. Each state's sums move to its newest time T and gain sum_j w_j exp(-b (T - t_j)):
+        the sums the one-at-a-time path builds, up to rounding."""
+        fs = config.forward_surge
+        rates = np.asarray(kernel_mixture(fs.kernel_s0_s, fs.kernel_theta)[1])
+        t = np.asarray(times)
+        owner = np.asarray(owners)
+        refs = np.array([s.exp_ref_s for s in states])
+        newest = np.full(len(states), -np.inf)
+        np.maximum.at(newest, owner, t)
+        target = np.maximum(newest, refs)
+        contribution = np.exp(-np.outer(target[owner] - t, rates)) * np.asarray(weights)[:, None]
+        added = np.zeros((len(states), len(rates)))
+        np.add.at(added, owner, contribution)
+        old = np.array([s.exp_sums for s in states])
+        started = np.isfinite(refs)
+        gap = np.where(started, target - np.where(started, refs, 0.0), 0.0)
+        new = old * np.exp(-np.outer(gap, rates)) + added
+        for state, sums, ref in zip(states, new.tolist(), target.tolist(), strict=True):
+            state.exp_sums = sums
+            state.exp_ref_s = ref
 
     def _note_amplifier(self, author_id: str, followers: int, verified: bool, keep: int) -> None:
         entries = self.amplifiers
@@ -255,56 +325,72 @@ class CascadeState:
 
     def metrics(self, now_s: float, config: DetectorsConfig, expected_per_min: float) -> dict[str, Any]:
         """What a page shows and what paging decides on, at event time `now_s`."""
+        m = self.decision_metrics(now_s, config, expected_per_min)
+        self.add_page_metrics(m, now_s, config)
+        return m
+
+    def decision_metrics(
+        self, now_s: float, config: DetectorsConfig, expected_per_min: float
+    ) -> dict[str, Any]:
+        """Only the numbers paging decides on (cheap); `add_page_metrics` completes them for an emitted page."""
         fs = config.forward_surge
         ns = config.negative_surge
-        self.rate.roll(self.rate.index(now_s))
-        self.talk.roll(self.talk.index(now_s))
-        window_events = self.rate.totals[0]
-        window_min = fs.window_s / 60.0
-        expected = expected_per_min * window_min
-        z = anscombe_z(window_events, expected)
+        rate, talk = self.rate, self.talk
+        rate.roll(int(now_s // rate.bucket_s))
+        talk.roll(int(now_s // talk.bucket_s))
+        window_events = rate.totals[0]
+        expected = expected_per_min * (fs.window_s / 60.0)
         projected, p = self.projection(now_s, config)
         seen = self.events
         mean_followers = self.reach_followers / seen if seen else 0.0
         reach = self.root_followers + self.reach_followers
-        projected_reach = reach + max(projected - seen, 0.0) * mean_followers
         lower, _ = wilson_bounds(self.negative_posts, self.text_posts, ns.wilson_z)
-        window_lower, _ = wilson_bounds(self.talk.totals[1], self.talk.totals[0], ns.wilson_z)
+        window_lower, _ = wilson_bounds(talk.totals[1], talk.totals[0], ns.wilson_z)
         return {
-            "forwards_per_minute": round(window_events / window_min, 3),
             "window_events": int(window_events),
             "expected_window_events": round(expected, 3),
-            "rate_z": round(z, 3),
-            "forwards_total": self.forwards,
-            "comments_total": self.comments,
-            "events_total": seen,
-            "reach_followers": reach,
-            "weighted_reach_window": int(self.rate.totals[1]),
+            "rate_z": round(anscombe_z(window_events, expected), 3),
             "projected_final_size": round(projected, 1),
-            "projected_reach": round(projected_reach, 0),
+            "projected_reach": round(reach + max(projected - seen, 0.0) * mean_followers, 0),
             "infectiousness": round(p, 8),
-            "age_s": round(max(now_s - self.t0_s, 0.0), 1),
-            "negative_share": round(self.negative_posts / self.text_posts, 4) if self.text_posts else None,
             "negative_share_lower": round(lower, 4),
             "negative_posts": self.negative_posts,
             "text_posts": self.text_posts,
-            "window_text_posts": int(self.talk.totals[0]),
-            "window_negative_posts": int(self.talk.totals[1]),
+            "window_text_posts": int(talk.totals[0]),
+            "window_negative_posts": int(talk.totals[1]),
             "window_negative_share_lower": round(window_lower, 4),
             "root_negative_probability": self.root_negative,
             "complaint_probability": self.root_complaint,
-            "category": self.category,
-            "root_text": self.root_text,
-            "root_url": self.root_url,
-            "root_author_id": self.root_author,
-            "root_followers": self.root_followers,
-            "top_amplifiers": [
-                {"author_id": a, "followers": f, "verified": v} for a, f, v in self.amplifiers
-            ],
             "max_amplifier_followers": self.amplifiers[0][1] if self.amplifiers else 0,
-            "sample_comments": [s[0] for s in self.samples],
-            "late_events": self.late,
         }
+
+    def add_page_metrics(self, m: dict[str, Any], now_s: float, config: DetectorsConfig) -> None:
+        """The rest of what a page shows (texts, lists, totals), added to `decision_metrics`' dict in place."""
+        seen = self.events
+        m.update(
+            {
+                "forwards_per_minute": round(self.rate.totals[0] / (config.forward_surge.window_s / 60.0), 3),
+                "forwards_total": self.forwards,
+                "comments_total": self.comments,
+                "events_total": seen,
+                "reach_followers": self.root_followers + self.reach_followers,
+                "weighted_reach_window": int(self.rate.totals[1]),
+                "age_s": round(max(now_s - self.t0_s, 0.0), 1),
+                "negative_share": round(self.negative_posts / self.text_posts, 4)
+                if self.text_posts
+                else None,
+                "category": self.category,
+                "root_text": self.root_text,
+                "root_url": self.root_url,
+                "root_author_id": self.root_author,
+                "root_followers": self.root_followers,
+                "top_amplifiers": [
+                    {"author_id": a, "followers": f, "verified": v} for a, f, v in self.amplifiers
+                ],
+                "sample_comments": [sample[0] for sample in self.samples],
+                "late_events": self.late,
+            }
+        )
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:

@@ -164,6 +164,9 @@ class VolumeSurgeConfig:
     """Mentions per interval against a baseline that knows the brand's daily and weekly cycle."""
 
     bucket_s: float = 300.0
+    # An interval closes this long after its end, so slightly late posts still count in it (below bucket_s;
+    # posts later than this are counted as late; the pipeline drops posts beyond its allowed_lateness_s).
+    grace_s: float = 60.0
     # Level and spread learn with these half-lives (in intervals' event time).
     level_half_life_s: float = 24 * 3600.0
     spread_half_life_s: float = 24 * 3600.0
@@ -180,6 +183,8 @@ class VolumeSurgeConfig:
     surge_score: float = 1.0
     resolve_score: float = 0.75
     resolve_intervals: int = 72
+    # The threshold-free alarm score forgets a past score's height with this half-life (CountSurge).
+    alarm_memory_s: float = 2 * 86400.0
     # Volume floor: fewer mentions in an interval never count as a surge.
     min_count: float = 10.0
     # Surging intervals teach the baseline at this fraction of the normal rate (protect_baseline).
@@ -192,6 +197,12 @@ class VolumeSurgeConfig:
     def __post_init__(self) -> None:
         _positive("bucket_s", self.bucket_s)
         require(86400.0 % self.bucket_s == 0, "bucket_s", self.bucket_s, "a divisor of 86400 (one day)")
+        require(
+            0 <= self.grace_s < self.bucket_s,
+            "grace_s",
+            self.grace_s,
+            f"a number in [0, bucket_s={self.bucket_s})",
+        )
         _positive("level_half_life_s", self.level_half_life_s)
         _positive("spread_half_life_s", self.spread_half_life_s)
         _positive("season_half_life_s", self.season_half_life_s)
@@ -208,6 +219,7 @@ class VolumeSurgeConfig:
         )
         _non_negative("min_count", self.min_count)
         require(self.resolve_intervals >= 1, "resolve_intervals", self.resolve_intervals, "an integer >= 1")
+        _positive("alarm_memory_s", self.alarm_memory_s)
         _probability("surge_learning_fraction", self.surge_learning_fraction)
         _positive("min_spread", self.min_spread)
 
@@ -252,7 +264,10 @@ class DetectorsConfig:
     # A cascade with no event for this long (event time) is forgotten; so is a brand.
     cascade_idle_s: float = 6 * 3600.0
     brand_idle_s: float = 7 * 86400.0
-    # Recent post ids remembered per key to drop redelivered duplicates.
+    # Recent post ids remembered per key to drop redelivered duplicates. A last line of defence only: the
+    # pipeline's dedup stage (streams `dedup_horizon_s`, a day of event time) drops redeliveries before
+    # they reach a detector; this catches what slips past it (e.g. a replay straddling a restart) without
+    # growing per-key state.
     dedup_ids: int = 16
 
     def __post_init__(self) -> None:

@@ -123,15 +123,23 @@ class DetectionEngine:
         any_open = False
         for brand in state.brands or ():
             config = self.config_for(brand)
-            m = state.metrics(now_s, config, self._brand_expectation(brand, config))
-            state.peak_window = max(state.peak_window, float(m["window_events"]))
-            labels = self._labels(brand, state.platform, state.lang, state.category)
+            # decide on the cheap numbers; the page content is built only for an emitted assessment
+            m = state.decision_metrics(now_s, config, self._brand_expectation(brand, config))
+            if m["window_events"] > state.peak_window:
+                state.peak_window = float(m["window_events"])
+            page: dict[str, Any] | None = None
+            labels: dict[str, str] | None = None
             # forward_surge
-            record = state.paging.setdefault(brand, [None, 0, 0.0, None])
+            record = state.paging.get(brand)
+            if record is None:
+                record = state.paging[brand] = [None, 0, 0.0, None]
             previous: Severity | None = record[0]
             severity, why = paging.forward_surge_severity(m, config, previous)
             size = float(m["projected_final_size"])
             if self._should_emit(record, severity, size, config, now_s):
+                page = dict(m)
+                state.add_page_metrics(page, now_s, config)
+                labels = self._labels(brand, state.platform, state.lang, state.category)
                 out.append(
                     Assessment(
                         detector=FORWARD_SURGE,
@@ -140,14 +148,16 @@ class DetectionEngine:
                         severity=severity,
                         score=float(m["rate_z"]),
                         event_time_s=now_s,
-                        explanation=why,
-                        metrics=m,
+                        explanation=why(),
+                        metrics=page,
                         labels=labels,
                         post_id=post_id,
                     )
                 )
             # negative_surge over this cascade's comments
-            neg_record = state.paging.setdefault("~" + brand, [None, 0, 0.0, None])
+            neg_record = state.paging.get("~" + brand)
+            if neg_record is None:
+                neg_record = state.paging["~" + brand] = [None, 0, 0.0, None]
             nm = self._cascade_negative_metrics(state, m, brand, config)
             severity_n, why_n = paging.negative_share_severity(
                 nm,
@@ -159,7 +169,10 @@ class DetectionEngine:
                 critical=record[0] == "critical",
             )
             if self._should_emit(neg_record, severity_n, float(nm["window_negative_posts"]), config, now_s):
-                merged = dict(m)
+                if page is None:
+                    page = dict(m)
+                    state.add_page_metrics(page, now_s, config)
+                merged = dict(page)
                 merged.update(nm)
                 out.append(
                     Assessment(
@@ -169,9 +182,9 @@ class DetectionEngine:
                         severity=severity_n,
                         score=float(nm["negative_z"]),
                         event_time_s=now_s,
-                        explanation=why_n,
+                        explanation=why_n(),
                         metrics=merged,
-                        labels=labels,
+                        labels=labels or self._labels(brand, state.platform, state.lang, state.category),
                         post_id=post_id,
                     )
                 )
@@ -276,7 +289,7 @@ class DetectionEngine:
                 severity=severity,
                 score=float(nm["negative_z"]),
                 event_time_s=now_s,
-                explanation=why,
+                explanation=why(),
                 metrics=nm,
                 labels=self._labels(state.brand, None, None, None),
                 post_id=post_id,
@@ -346,26 +359,126 @@ class DetectionEngine:
         self, state: BrandState, config: DetectorsConfig, post_id: str | None
     ) -> list[Assessment]:
         vs = config.volume_surge
-        start = state.interval * vs.bucket_s
-        z = state.volume.model.score(start, state.interval_count)
-        return self._volume_assessment(
-            state, config, start, state.interval_count, z, True, state.last_s, post_id
+        # the newest open interval: the one after `interval` when posts already arrived in it (grace)
+        interval, count = (
+            (state.interval + 1, state.next_count)
+            if state.next_count
+            else (state.interval, state.interval_count)
         )
+        start = interval * vs.bucket_s
+        z = state.volume.model.score(start, count)
+        return self._volume_assessment(state, config, start, count, z, True, state.last_s, post_id)
 
     # ------------------------------------------------------------------ batch
     def update_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
-        """Both sides for each post, in order: the replay path and the worker's batch path."""
+        """Both sides for a batch of posts: the replay path and the worker's batch path.
+
+        Cascade side first: every post is folded into its cascade, the projection's exposure sums of the
+        whole batch are added at once (numpy), then each touched cascade is judged once, at its newest event
+        (the per-post path judges after every post; a batch answers at most one batch later, with the same
+        rules). Then the brand side, post by post in order. Same states and, up to float rounding in the
+        projection, the same verdicts as `update_cascade` + `update_brand` per post.
+        """
+        return self.update_cascades_many(posts) + self.update_brands_many(posts)
+
+    def update_brands_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
+        """The brand side of `update_many`: posts grouped by brand, each brand's posts folded in order;
+        interval closes and the early alarm report as they happen, the negative share is judged once per
+        brand per batch (at its newest own-text post)."""
+        groups: dict[str, list[EnrichedPost]] = {}
+        for item in posts:
+            for brand in item.brands:
+                group = groups.get(brand)
+                if group is None:
+                    groups[brand] = [item]
+                else:
+                    group.append(item)
         out: list[Assessment] = []
-        update_cascade = self.update_cascade
-        update_brand = self.update_brand
-        for post in posts:
-            found = update_cascade(post)
-            if found:
-                out.extend(found)
-            for brand in post.brands:
-                found = update_brand(brand, post)
-                if found:
-                    out.extend(found)
+        states = self._brand_states
+        for brand, items in groups.items():
+            config = self.config_for(brand)
+            state = states.get(brand)
+            if state is None:
+                state = states[brand] = BrandState(brand, config, self._time_zone(brand))
+            else:
+                states.move_to_end(brand)
+            changed = False
+            judged: EnrichedPost | None = None
+            observe = state.observe
+            for item in items:
+                was_early = state.early
+                if not observe(item, config):
+                    continue
+                changed = True
+                if state.closed:
+                    out.extend(self._report_volume(state, config, item.post.id))
+                elif state.early and not was_early:
+                    out.extend(self._report_early(state, config, item.post.id))
+                if item.negative_probability is not None:
+                    judged = item
+            if changed:
+                self._dirty_brands.add(brand)
+            if judged is not None and state.negative_due(config):
+                out.extend(self._assess_brand_negative(state, config, judged.created_at_s, judged.post.id))
+        return out
+
+    def update_cascades_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
+        """The cascade side of `update_many` (the worker's cascades agent calls this per batch)."""
+        cascades = self._cascades
+        touched: dict[str, tuple[CascadeState, DetectorsConfig, str]] = {}
+        # exposure to add, grouped by config (a brand may override the kernel): config -> batch lists
+        exposure: dict[
+            int,
+            tuple[DetectorsConfig, list[CascadeState], dict[str, int], list[float], list[float], list[int]],
+        ] = {}
+        config_for = self.config_for
+        for item in posts:
+            post = item.post
+            root_id = post.root_id
+            seen = touched.get(root_id)
+            if seen is not None:
+                state, config = seen[0], seen[1]
+            else:
+                state = cascades.get(root_id)
+                if state is None:
+                    if not item.brands:
+                        continue  # no brand to page for
+                    state = CascadeState(root_id, config_for(item.brands[0]))
+                    cascades[root_id] = state
+                else:
+                    cascades.move_to_end(root_id)
+                config = config_for(state.brands[0] if state.brands else None)
+            weight = state.fold(item, config)
+            if weight < 0.0:
+                continue
+            touched[root_id] = (state, config, post.id)
+            if weight > 0.0:
+                group = exposure.get(id(config))
+                if group is None:
+                    group = exposure[id(config)] = (config, [], {}, [], [], [])
+                _, states, index, times, weights, owners = group
+                owner = index.get(root_id)
+                if owner is None:
+                    owner = index[root_id] = len(states)
+                    states.append(state)
+                times.append(post.created_at_s)
+                weights.append(weight)
+                owners.append(owner)
+        for config, states, _, times, weights, owners in exposure.values():
+            CascadeState.add_exposures(states, times, weights, owners, config)
+        out: list[Assessment] = []
+        self._dirty_cascades.update(touched)
+        open_cascades = self._open_cascades
+        for root_id, (state, config, post_id) in touched.items():
+            events = state.forwards + state.comments
+            if root_id not in open_cascades and not self._could_fire(state, config, events):
+                continue
+            bucket = int(state.last_s // state.rate.bucket_s)
+            if events < state.eval_at and bucket == state.eval_bucket:
+                continue
+            state.eval_at = events + max(events // 20, 3)
+            state.eval_bucket = bucket
+            out.extend(self._assess_cascade(state, state.last_s, post_id))
         return out
 
     # ------------------------------------------------------------------ event time
@@ -386,7 +499,7 @@ class DetectionEngine:
                 out.extend(found)
         for brand, state in self._brand_states.items():
             config = self.config_for(brand)
-            index = int(watermark_s // config.volume_surge.bucket_s)
+            index = state.closable(watermark_s, config)
             if index > state.interval and state.interval > -(2**62):
                 state.close_until(index, config)
                 found = self._report_volume(state, config, None)

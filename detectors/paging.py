@@ -6,11 +6,14 @@
   posts, or a big account amplifying it.
 - Hysteresis: an episode fires once at the surge threshold, keeps its highest severity while it lasts,
   and ends only when the signal falls below the (lower) resolve threshold.
-Each function returns (severity or None, one-sentence explanation).
+Each function returns (severity or None, explanation) where the explanation is a zero-argument callable
+giving one sentence: the engine evaluates far more often than it emits, and only emitted assessments need
+the words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crisiswatch.detectors.config import DetectorsConfig
@@ -39,27 +42,30 @@ def cascade_negativity(m: dict[str, Any], config: DetectorsConfig) -> list[str]:
 
 def forward_surge_severity(
     m: dict[str, Any], config: DetectorsConfig, previous: Severity | None
-) -> tuple[Severity | None, str]:
+) -> tuple[Severity | None, Callable[[], str]]:
     fs = config.forward_surge
     floor = max(fs.min_events // 2, 1)
     rate_surge = m["window_events"] >= fs.min_events and m["rate_z"] >= fs.surge_z
     projected_spread = m["projected_final_size"] >= fs.spread_projected_size and m["window_events"] >= floor
-    size = (
-        f"{m['window_events']} forwards/comments in {fs.window_s / 60:g} min "
-        f"(expected {m['expected_window_events']:g}), projected {m['projected_final_size']:.0f} events "
-        f"reaching {m['projected_reach']:.0f}"
-    )
+
+    def size() -> str:
+        return (
+            f"{m['window_events']} forwards/comments in {fs.window_s / 60:g} min "
+            f"(expected {m['expected_window_events']:g}), projected {m['projected_final_size']:.0f} events "
+            f"reaching {m['projected_reach']:.0f}"
+        )
+
     firing = rate_surge or projected_spread
     if previous is None:
         if not firing:
-            return None, f"normal: {size}"
+            return None, lambda: f"normal: {size()}"
     elif not firing and (m["rate_z"] < fs.resolve_z or m["window_events"] < floor):
-        return None, f"back to normal: {size}"
+        return None, lambda: f"back to normal: {size()}"
     reasons = cascade_negativity(m, config)
     if not reasons:
         severity: Severity | None = config.paging.spread_only_severity  # type: ignore[assignment]
         return _higher(severity, None if previous is None else "info") if severity else None, (
-            f"spreading without sign of negativity: {size}"
+            lambda: f"spreading without sign of negativity: {size()}"
         )
     severity = "warning"
     big = m["max_amplifier_followers"] >= fs.big_account_followers
@@ -70,7 +76,9 @@ def forward_surge_severity(
     ):
         severity = "critical"
     amplifier = f"; amplified by an account with {m['max_amplifier_followers']} followers" if big else ""
-    return _higher(severity, previous), f"negative cascade spreading: {size}; {', '.join(reasons)}{amplifier}"
+    return _higher(severity, previous), (
+        lambda: f"negative cascade spreading: {size()}; {', '.join(reasons)}{amplifier}"
+    )
 
 
 def negative_share_severity(
@@ -81,7 +89,7 @@ def negative_share_severity(
     cascade: bool,
     spread: bool,
     critical: bool,
-) -> tuple[Severity | None, str]:
+) -> tuple[Severity | None, Callable[[], str]]:
     """negative_surge for a brand (cascade=False) or a cascade's comments (cascade=True)."""
     ns = config.negative_surge
     n, k = m["window_text_posts"], m["window_negative_posts"]
@@ -95,16 +103,21 @@ def negative_share_severity(
         and z >= ns.surge_z
         and m["negative_share_lower"] >= share0 + ns.min_share_increase
     )
-    what = f"{k} of {n} posts negative in {ns.window_s / 60:g} min (baseline share {share0:.0%}, z={z:.1f})"
+
+    def what() -> str:
+        return (
+            f"{k} of {n} posts negative in {ns.window_s / 60:g} min (baseline share {share0:.0%}, z={z:.1f})"
+        )
+
     if previous is None:
         if not significant:
-            return None, f"normal: {what}"
+            return None, lambda: f"normal: {what()}"
     elif not significant and (z < ns.resolve_z or k < min_negative):
-        return None, f"back to normal: {what}"
+        return None, lambda: f"back to normal: {what()}"
     if not spread:
-        return _higher("info", previous), f"negative share up, but not spreading: {what}"
+        return _higher("info", previous), lambda: f"negative share up, but not spreading: {what()}"
     severity: Severity = "critical" if critical else "warning"
-    return _higher(severity, previous), f"negative surge: {what}"
+    return _higher(severity, previous), lambda: f"negative surge: {what()}"
 
 
 def volume_severity(

@@ -134,9 +134,24 @@ class CountSurge:
     An episode opens at `surge_score` (with at least `min_count` mentions) and stays open until
     `resolve_intervals` consecutive intervals score below `resolve_score`; `onset` is True only on the
     interval that opened it, which is what pages (fire once).
+
+    `alarm_score` is the fire-once view of the score that needs no threshold: the score of an interval
+    outside an open episode that beats every recent score (a running maximum that halves every
+    `alarm_memory_s`), else 0. Whatever threshold a user picks, a surge then alarms once, and a second
+    spike soon after alarms only if it is bigger than the first (what NAB rewards, bench/nab_realtweets.py).
     """
 
-    __slots__ = ("model", "surging", "calm", "quantile", "onset", "last_z")
+    __slots__ = (
+        "model",
+        "surging",
+        "calm",
+        "quantile",
+        "onset",
+        "last_z",
+        "alarm_score",
+        "recent_max",
+        "_decay",
+    )
 
     def __init__(self, config: VolumeSurgeConfig, time_zone: str = "UTC") -> None:
         self.model = VolumeModel(config, time_zone)
@@ -145,6 +160,9 @@ class CountSurge:
         self.quantile = config.initial_quantile_z
         self.onset = False
         self.last_z = 0.0
+        self.alarm_score = 0.0
+        self.recent_max = 0.0
+        self._decay = 0.5 ** (config.bucket_s / config.alarm_memory_s)
 
     def update(self, time_s: float, count: float) -> float:
         cfg = self.model.config
@@ -152,7 +170,11 @@ class CountSurge:
         self.last_z = z
         warm = self.model.level is not None and self.model.seen >= cfg.warmup_intervals
         score = max(z, 0.0) / max(self.quantile, cfg.min_quantile_z) if warm else 0.0
-        hot = score >= cfg.surge_score and count >= cfg.min_count
+        if count < cfg.min_count:
+            score = 0.0  # the volume floor: too few mentions are never a surge, whatever the z
+        hot = score >= cfg.surge_score
+        self.alarm_score = score if score > self.recent_max and not self.surging else 0.0
+        self.recent_max = _short(max(self.recent_max * self._decay, score))
         self.onset = hot and not self.surging
         if hot:
             self.surging = True
@@ -169,9 +191,21 @@ class CountSurge:
         return score
 
     def state(self) -> list[Any]:
-        return [self.model.state(), self.surging, self.calm, self.quantile, self.onset, self.last_z]
+        return [
+            self.model.state(),
+            self.surging,
+            self.calm,
+            self.quantile,
+            self.onset,
+            self.last_z,
+            self.alarm_score,
+            self.recent_max,
+        ]
 
     def load(self, state: list[Any]) -> None:
         self.model.load(state[0])
         self.surging, self.calm = bool(state[1]), int(state[2])
         self.quantile, self.onset, self.last_z = float(state[3]), bool(state[4]), float(state[5])
+        # states written before the alarm score existed (6 items) start with no recent maximum
+        self.alarm_score = float(state[6]) if len(state) > 6 else 0.0
+        self.recent_max = float(state[7]) if len(state) > 7 else 0.0

@@ -11,10 +11,11 @@ from typing import Any
 
 
 class Ring:
-    __slots__ = ("bucket_s", "head", "sums", "totals")
+    __slots__ = ("bucket_s", "n", "head", "sums", "totals")
 
     def __init__(self, bucket_s: float, n_buckets: int, channels: int = 1) -> None:
         self.bucket_s = bucket_s
+        self.n = n_buckets
         self.head = -(2**62)  # bucket index of the newest bucket; none yet
         self.sums: list[list[float]] = [[0.0] * n_buckets for _ in range(channels)]
         self.totals: list[float] = [0.0] * channels

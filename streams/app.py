@@ -21,6 +21,7 @@ source partition (faust #497: a table write outside one event's context cannot i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -40,9 +41,11 @@ from crisiswatch.alerts.metrics import AlertMetrics
 from crisiswatch.alerts.service import AlertingService
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.text import TextAnalyzer
+from crisiswatch.streams.alignment import AlignedMerge
 from crisiswatch.streams.clock import WallClock
 from crisiswatch.streams.config import Settings
 from crisiswatch.streams.metrics import PipelineMetrics
+from crisiswatch.streams.observability import METRICS_CONTENT_TYPE, WorkerObservability
 from crisiswatch.streams.pipeline import (
     Accounting,
     BrandResolver,
@@ -51,7 +54,9 @@ from crisiswatch.streams.pipeline import (
     enriched_from_dict,
     enriched_to_dict,
 )
-from crisiswatch.streams.replay import dump_line
+from crisiswatch.streams.replay import WarmStart, dump_line
+from crisiswatch.streams.topics import client_security
+from crisiswatch.streams.watchdog import ProgressWatchdog, kafka_end_offsets, run_watchdog
 
 log = logging.getLogger("crisiswatch.worker")
 
@@ -73,11 +78,17 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_rebalance_timeout": max(kafka.session_timeout_s, 10.0),
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # Brand observations held back for event-time alignment stay unacked on purpose: shutdown must not
+        # wait for them (they are redelivered to whoever owns the partition next; applied ones are skipped).
+        "stream_wait_empty": False,
         "web_enabled": settings.metrics.enabled,
         "web_bind": settings.metrics.bind_host,
         "web_host": settings.metrics.bind_host,
         "web_port": settings.metrics.port,
         "table_standby_replicas": 0,
+        # Table keys are the UTF-8 bytes of root_id / brand, stored as they are; values are JSON.
+        "table_key_serializer": "raw",
+        "table_value_serializer": "json",
         "worker_redirect_stdouts": False,
     }
     if kafka.security_protocol != "PLAINTEXT":
@@ -135,6 +146,10 @@ class PartitionState:
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         self.loaded_keys: set[str] = set()
+        # Brand partitions only: inputs aligned across source partitions, and events awaiting their ack.
+        config = pipeline.settings.pipeline
+        self.merge: AlignedMerge[tuple[Any, dict[str, Any]]] = AlignedMerge(config.source_idle_after_s, config.max_aligned_buffer)
+        self.pending_acks: list[Any] = []
         self.applied: dict[str, Any] = {}
         self.incident_owner: dict[str, str] = {}
 
@@ -149,9 +164,12 @@ class Worker:
         registry: CollectorRegistry | None = None,
         analyzer: TextAnalyzer | None = None,
         config_path: str | None = None,
+        initial_state: str | None = None,
     ) -> None:
         self.settings = settings
         self.config_path = config_path
+        # `--initial-state`: baselines learnt by `replay --save-state`, used for keys the tables do not know yet.
+        self.warm_start = WarmStart.from_file(initial_state) if initial_state else None
         self.registry = registry or CollectorRegistry()
         self.metrics = PipelineMetrics(self.registry)
         self.analyzer = analyzer or TextAnalyzer.load_default(settings.text)
@@ -175,7 +193,11 @@ class Worker:
         self.alert_metrics = AlertMetrics(self.registry)
         self.alerting: dict[int, AlertingService] = {}
         self._alerting_saved: dict[int, str] = {}
+        self.deliver_wakeup = asyncio.Event()
         self.callbacks = CallbackHandler(settings.alerting, clock=self.clock, submit_ack=self.submit_ack)
+        self.watchdog: ProgressWatchdog | None = None
+        if kafka.watchdog_stall_s > 0:
+            self.watchdog = ProgressWatchdog(kafka.watchdog_stall_s, kafka_end_offsets(client_security(settings), kafka.posts_topic))
         self.cascades: dict[int, PartitionState] = {}
         self.brands: dict[int, PartitionState] = {}
         self.totals = Accounting()
@@ -183,10 +205,10 @@ class Worker:
         self.deliver: Any = None  # set by the CLI: IncidentEvent -> None (console/JSONL/receivers)
         self.last_progress_monotonic = time.monotonic()
         self._register()
+        self.observability = WorkerObservability(self)  # Faust sensors, lag, versions, per-brand gauges
 
     def _table(self, name: str) -> SourcePartitionTable:
-        schema = faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json")
-        table = SourcePartitionTable(self.app, name=name, default=None, schema=schema, beacon=self.app.tables.beacon)
+        table = SourcePartitionTable(self.app, name=name, default=None, key_type=bytes, beacon=self.app.tables.beacon)
         return cast(SourcePartitionTable, self.app.tables.add(table))
 
     # -- agents ----------------------------------------------------------------------------------------
@@ -201,22 +223,37 @@ class Worker:
 
         @app.agent(self.brand_topic, name="crisiswatch.brands")
         async def brands(stream: Any) -> None:
-            async for events in stream.take_events(kafka.batch_max_posts, within=kafka.batch_max_wait_s):
-                await self.on_brand_batch(events)
+            # Manual acks: an observation held back for event-time alignment must not be committed.
+            async for event in stream.noack().events():
+                await self.on_brand_event(event)
+
+        @app.timer(interval=0.2)
+        async def flush_brands() -> None:
+            await self.flush_brand_partitions()
 
         @app.agent(self.alerts_topic, name="crisiswatch.notify")
         async def notify(stream: Any) -> None:
             async for event in stream.events():
                 self.on_incident_event(event.message.partition, IncidentEvent.from_dict(json.loads(event.value)))
+                self.deliver_wakeup.set()  # a page due now (critical: group_wait 0) goes out at once
 
         @app.agent(self.acks_topic, name="crisiswatch.acks")
         async def acks(stream: Any) -> None:
             async for event in stream.events():
                 await self.on_ack(event.message.partition, AckEvent.from_dict(json.loads(event.value)))
 
-        @app.timer(interval=1.0)
-        async def deliver_due() -> None:
-            await self.deliver_due()
+        @app.task
+        async def deliver_loop() -> None:
+            # One deliverer (no double sends): woken by the notify agent, else every second for group_wait,
+            # retries and reminders. A 1 s timer alone added 0-1 s to every page (bench/results/perf.md).
+            while True:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.deliver_wakeup.wait(), timeout=1.0)
+                self.deliver_wakeup.clear()
+                try:
+                    await self.deliver_due()
+                except Exception:
+                    log.exception("delivering due notifications failed; retrying on the next tick")
 
         @app.page(self.settings.alerting.callback.path_prefix + "/{tail:.*}")
         async def callback(web: Any, request: Any, tail: str) -> Any:
@@ -231,6 +268,11 @@ class Worker:
             )
             headers = {key: value for key, value in response.headers.items() if key != "Content-Type"}
             return web.bytes(response.body.encode("utf-8"), status=response.status, content_type=response.content_type, headers=headers)
+
+        @app.task
+        async def watchdog() -> None:
+            if self.watchdog is not None:
+                await run_watchdog(self.watchdog, self.assigned_post_partitions, check_every_s=max(1.0, self.watchdog.stall_s / 4))
 
         @app.task
         async def install_reload_handler() -> None:
@@ -248,13 +290,14 @@ class Worker:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            return web.bytes(generate_latest(self.registry), content_type="text/plain; version=0.0.4; charset=utf-8")
+            # aiohttp refuses a charset inside content_type: the exposition format's type goes in the header.
+            return web.bytes(generate_latest(self.registry), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
         @app.page("/stats")
         async def stats(web: Any, request: Any) -> Any:
             return web.json(self.accounting())
 
-        @app.on_partitions_revoked.connect
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
             # A revoked partition's keys may move to another worker: drop the cache, the tables stay the truth.
             for tp in revoked:
@@ -268,10 +311,18 @@ class Worker:
                     if service is not None:
                         await service.notifier.aclose()
 
+    def assigned_post_partitions(self) -> set[int]:
+        """Posts partitions this worker processes now; empty while rebalancing or recovering tables."""
+        if not self.readiness()["ready"]:
+            return set()
+        topic = self.settings.kafka.posts_topic
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+
     def readiness(self) -> dict[str, Any]:
         consumer = self.app.consumer if self.app.producer is not None else None
         assigned = len(consumer.assignment()) if consumer is not None else 0
-        recovered = bool(self.app.tables.recovery.completed.is_set()) if self.app.tables else False
+        tables: Any = self.app.tables
+        recovered = bool(tables.recovery.completed.is_set()) if tables else False
         return {"ready": assigned > 0 and recovered and not self.app.rebalancing, "assigned_partitions": assigned, "recovered": recovered}
 
     def accounting(self) -> dict[str, Any]:
@@ -281,6 +332,7 @@ class Worker:
         state = states.get(partition)
         if state is None:
             pipeline = Pipeline(self.settings, self.analyzer, resolver=self.resolver)
+            self.observability.attach(pipeline)
             state = states[partition] = PartitionState(pipeline)
         return state
 
@@ -302,12 +354,14 @@ class Worker:
                 for event in partition_events
             ]
             ingested = state.pipeline.ingest(records, now_s=now_s, already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record))
-            incident_events = state.pipeline.detect_cascades(ingested.posts) + state.pipeline.advance()
+            incident_events = state.pipeline.detect(ingested, brands=False)
             for post, record in zip(ingested.posts, ingested.records, strict=True):
                 key = post.post.root_id
                 state.applied[key] = max(state.applied.get(key, -1), record.offset)
+            if self.watchdog is not None:
+                self.watchdog.processed(partition, records[-1].offset)
             await self._send_dead_letters(ingested.dead_letters)
-            await self._send_brand_observations(ingested.posts, ingested.records)
+            await self._send_brand_observations(ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s)
             await self._send_incident_events(incident_events)
             with self.cascade_table.writing_for(partition):
                 self._write_cascade_states(state)
@@ -327,6 +381,8 @@ class Worker:
             stored = self.cascade_table.get(root_id.encode())
             if stored:
                 self._restore(state, stored, cascade_key=root_id)
+            elif self.warm_start is not None:
+                self.warm_start.load_cascade(state.pipeline.engine, root_id)
         return record.offset <= state.applied.get(root_id, -1)
 
     def _restore(self, state: PartitionState, stored: dict[str, Any], *, cascade_key: str | None = None, brand_key: str | None = None) -> None:
@@ -336,6 +392,8 @@ class Worker:
         engine = state.pipeline.engine
         if cascade_key is not None:
             state.applied[cascade_key] = stored.get("applied", -1)
+            if stored.get("brands") is not None:
+                state.pipeline.remember_cascade_brands(cascade_key, stored["brands"])
             if stored.get("engine") is not None:
                 engine.load_cascade_state(cascade_key, stored["engine"])
         if brand_key is not None:
@@ -378,37 +436,73 @@ class Worker:
                 if self.cascade_table.get(root_id.encode()) is not None:
                     del self.cascade_table[root_id.encode()]
                 continue
-            self.cascade_table[root_id.encode()] = {"v": STATE_VERSION, "applied": state.applied.get(root_id, -1), "engine": engine_state, "incidents": incidents}
+            brands = state.pipeline.cascade_brands(root_id)
+            self.cascade_table[root_id.encode()] = {
+                "v": STATE_VERSION,
+                "applied": state.applied.get(root_id, -1),
+                "brands": list(brands) if brands is not None else None,
+                "engine": engine_state,
+                "incidents": incidents,
+            }
 
     # -- brand side ------------------------------------------------------------------------------------
-    async def _send_brand_observations(self, posts: Sequence[EnrichedPost], records: Sequence[RawRecord]) -> None:
+    async def _send_brand_observations(self, posts: Sequence[EnrichedPost], records: Sequence[RawRecord], partition: int, watermark_s: float | None) -> None:
         for post, record in zip(posts, records, strict=True):
             for brand in post.brands:
                 if brand == "other":
                     continue
                 payload = {"brand": brand, "source_partition": record.partition, "source_offset": record.offset, "post": enriched_to_dict(post)}
                 await self.brand_topic.send(key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8"))
+        if watermark_s is not None:
+            # Every brand partition learns how far this source partition has got (see streams/alignment.py).
+            heartbeat = dump_line({"heartbeat": True, "source_partition": partition, "watermark_s": watermark_s}).encode("utf-8")
+            for brand_partition in range(self.settings.kafka.partitions):
+                await self.brand_topic.send(value=heartbeat, partition=brand_partition)
 
-    async def on_brand_batch(self, events: Sequence[Any]) -> None:
-        by_partition: dict[int, list[Any]] = defaultdict(list)
-        for event in events:
-            by_partition[event.message.partition].append(event)
-        for partition, partition_events in sorted(by_partition.items()):
-            state = self._partition_state(self.brands, partition)
-            incident_events: list[IncidentEvent] = []
-            for event in partition_events:
-                observation = json.loads(event.value)
-                brand = observation["brand"]
-                if self._brand_applied(state, brand, observation["source_partition"], observation["source_offset"]):
-                    continue
-                post = enriched_from_dict(observation["post"])
-                state.pipeline.watermark.observe(post.created_at_s)
-                incident_events += state.pipeline.detect_brands_for(brand, post)
-                state.applied[brand][str(observation["source_partition"])] = observation["source_offset"]
-            incident_events += state.pipeline.advance()
-            await self._send_incident_events(incident_events)
-            with self.brand_table.writing_for(partition):
-                self._write_brand_states(state)
+    async def on_brand_event(self, event: Any) -> None:
+        """Observations and heartbeats in; observations applied in aligned event-time order; acks deferred."""
+        partition = event.message.partition
+        state = self._partition_state(self.brands, partition)
+        message = json.loads(event.value)
+        source = int(message["source_partition"])
+        if message.get("heartbeat"):
+            state.merge.advance(source, float(message["watermark_s"]), time.monotonic())
+            state.pending_acks.append(event)
+        elif self._brand_applied(state, message["brand"], source, message["source_offset"]):
+            state.pending_acks.append(event)  # applied before a crash or rebalance: skip, but ack
+        else:
+            state.merge.add(source, float(message["post"]["t"]), (event, message), time.monotonic())
+        await self._release_brand_observations(partition, state)
+
+    async def _release_brand_observations(self, partition: int, state: PartitionState) -> None:
+        for released_event, observation in state.merge.release(time.monotonic()):
+            await self._apply_brand_observation(state, observation)
+            state.pending_acks.append(released_event)
+        if len(state.pending_acks) >= self.settings.kafka.batch_max_posts:
+            await self._flush_brand_partition(partition, state)
+
+    async def _apply_brand_observation(self, state: PartitionState, observation: dict[str, Any]) -> None:
+        brand = observation["brand"]
+        post = enriched_from_dict(observation["post"])
+        state.pipeline.watermark.observe(post.created_at_s)
+        events = state.pipeline.tick(state.pipeline.watermark.value_s)
+        events += state.pipeline.detect_brands_for(brand, post)
+        state.applied[brand][str(observation["source_partition"])] = observation["source_offset"]
+        await self._send_incident_events(events)
+
+    async def flush_brand_partitions(self) -> None:
+        for partition, state in list(self.brands.items()):
+            await self._release_brand_observations(partition, state)  # sources may have gone idle
+            if state.pending_acks:
+                await self._flush_brand_partition(partition, state)
+
+    async def _flush_brand_partition(self, partition: int, state: PartitionState) -> None:
+        """State first (its changelog is flushed before any commit), then the acks that allow the commit."""
+        with self.brand_table.writing_for(partition):
+            self._write_brand_states(state)
+        acks, state.pending_acks = state.pending_acks, []
+        for event in acks:
+            event.ack()
 
     def _brand_applied(self, state: PartitionState, brand: str, source_partition: int, source_offset: int) -> bool:
         if brand not in state.loaded_keys:
@@ -417,6 +511,8 @@ class Worker:
             stored = self.brand_table.get(brand.encode())
             if stored:
                 self._restore(state, stored, brand_key=brand)
+            elif self.warm_start is not None:
+                self.warm_start.load_brand(state.pipeline.engine, brand)
         return bool(source_offset <= state.applied[brand].get(str(source_partition), -1))
 
     def _write_brand_states(self, state: PartitionState) -> None:
@@ -438,7 +534,7 @@ class Worker:
 
     async def _send_incident_events(self, events: Sequence[IncidentEvent]) -> None:
         for event in events:
-            self.metrics.incident_events.labels(event.detector, event.status, event.severity).inc()
+            self.observability.on_incident_event(event)
             await self.alerts_topic.send(key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8"))
 
     # -- alerting ------------------------------------------------------------------------------------
@@ -519,6 +615,7 @@ class Worker:
             log.error("config reload refused, keeping the running config: %s", error)
             return
         self.reload(settings)
+        self.observability.config_reloaded()
         log.info("config reloaded from %s", self.config_path)
 
     def reload(self, settings: Settings) -> None:

@@ -7,9 +7,9 @@ rejects), 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,46 +32,58 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crisiswatch.streams.sinks import jsonl_mirror
 
     settings = _load(args.config)
-    configure_logging(settings.metrics.log_format, args.loglevel)
+    configure_logging(settings.metrics.log_format, args.loglevel, redact_authors=settings.metrics.redact_authors)
     from crisiswatch.streams.app import Worker
     from crisiswatch.streams.topics import ensure_topics
 
+    _require_writable_dir("kafka.data_dir", settings.kafka.data_dir, settings.source)
     ensure_topics(settings)
-    worker = Worker(settings, config_path=args.config)
+    worker = Worker(settings, config_path=args.config, initial_state=args.initial_state)
     if args.alerts_jsonl:
         worker.deliver = jsonl_mirror(args.alerts_jsonl)
     import faust
 
+    from crisiswatch.streams.logs import keep_logging_in_faust
+
+    keep_logging_in_faust(worker.app.conf)  # Faust resets logging at start: keep the JSON format and redaction
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     faust_worker.execute_from_commandline()
     return EXIT_OK
 
 
+def _require_writable_dir(key: str, path: str, source: str) -> None:
+    """Fail at start, naming the key, when a state directory cannot be created or written."""
+    import tempfile
+
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ConfigError(key, path, f"a writable directory ({error.strerror})", file=source) from None
+
+
 # -- replay -------------------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
-    from crisiswatch.streams.replay import Progress, open_output, replay, summary_line, write_rejects
+    from crisiswatch.streams.observability import replay_metrics
+    from crisiswatch.streams.replay import run_replay  # sources, state, route, scoring, report: replay.py
 
     settings = _load(args.config)
-    progress = Progress(sys.stderr, time.monotonic, enabled=None if not args.quiet else False)
-    alerts_out = open_output(args.alerts_out) if args.alerts_out != "-" else sys.stdout
-    try:
-        result = replay(args.files, settings, alerts_out, progress=progress)
-    finally:
-        if alerts_out is not sys.stdout:
-            alerts_out.close()
-    if progress.enabled:
-        sys.stderr.write("\n")
-    if args.rejects_out:
-        with open_output(args.rejects_out) as out:
-            write_rejects(result.rejects, out)
-    for reject in result.rejects[:20]:
-        sys.stderr.write(f"rejected {reject.record.source}: {reject.reason} ({reject.detail})\n")
-    if len(result.rejects) > 20:
-        sys.stderr.write(f"... and {len(result.rejects) - 20} more rejected lines (see --rejects-out)\n")
-    sys.stderr.write(summary_line(result) + "\n")
-    if args.strict and result.rejects:
-        return EXIT_CHECK_FAILED
-    return EXIT_OK
+    with replay_metrics(settings, args.metrics_port):  # --metrics-port: serve event-time metrics, then wait
+        return run_replay(args, settings)
+
+
+# -- simulate / tune ----------------------------------------------------------------------------------
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.simulate import run_simulate
+
+    return run_simulate(args)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from crisiswatch.streams.tune import run_tune
+
+    return run_tune(args)
 
 
 # -- demo ---------------------------------------------------------------------------------------------
@@ -167,23 +179,38 @@ DELEGATED: dict[str, tuple[str, str, bool]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crisiswatch.streams.replay import add_replay_options
+    from crisiswatch.streams.simulate import add_simulate_arguments
+    from crisiswatch.streams.tune import add_tune_arguments
+
     parser = argparse.ArgumentParser(prog="crisiswatch", description="Pages PR on-call when a customer complaint starts to spread.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     worker = verbs.add_parser("worker", help="run the Faust worker (social.posts in, crisis.alerts out)")
     worker.add_argument("--config", help="YAML config file (default: built-in defaults + CRISISWATCH_* environment)")
     worker.add_argument("--alerts-jsonl", help="also append every incident event of the outbox to this JSONL file")
+    worker.add_argument("--initial-state", metavar="FILE", help="warm start: detector state written by `replay --save-state` (keys the tables do not know yet)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(run=cmd_worker)
 
     replay = verbs.add_parser("replay", help="run recorded streams through the detectors offline, in event time")
-    replay.add_argument("files", nargs="+", metavar="FILE", help=".jsonl, .jsonl.gz, or - for stdin; read in the order given")
-    replay.add_argument("--alerts-out", required=True, metavar="OUT.jsonl", help="incident events, one JSON line each (- for stdout)")
+    replay.add_argument("files", nargs="*", metavar="FILE", help=".jsonl, .jsonl.gz, .csv[.gz], or - for stdin; read in the order given")
+    replay.add_argument("--alerts-out", metavar="OUT.jsonl", help="incident events, one JSON line each (- for stdout); required unless --to-kafka")
     replay.add_argument("--config", help="the same YAML config file the worker uses")
     replay.add_argument("--rejects-out", metavar="FILE", help="rejected lines as JSON lines (source file:line, reason, detail)")
     replay.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument("--metrics-port", type=int, metavar="PORT", help="serve the run's metrics on metrics.bind_host:PORT/metrics, also after the stream ends (until Ctrl-C)")
+    add_replay_options(replay)
     replay.set_defaults(run=cmd_replay)
+
+    simulate = verbs.add_parser("simulate", help="generate labelled streams (posts, incidents, brands config) for replay and tune")
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
+
+    tune = verbs.add_parser("tune", help="sweep detector parameters against labelled streams; write the chosen config")
+    add_tune_arguments(tune)
+    tune.set_defaults(run=cmd_tune)
 
     demo = verbs.add_parser("demo", help="a planted complaint goes viral in generated traffic; prints the pages")
     demo.add_argument("--seed", type=int, default=7)

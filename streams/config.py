@@ -62,6 +62,8 @@ class KafkaConfig:
     # The agent takes up to this many posts per batch (batches amortise enrichment and state writes).
     batch_max_posts: int = 2000
     batch_max_wait_s: float = 0.05
+    # Exit (status 3) for a supervisor restart when input waits this long with no progress; 0 disables.
+    watchdog_stall_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,13 @@ class PipelineConfig:
     dedup_max_ids: int = 1_000_000
     # The watermark is the k-th largest of the recent event times, so one outlier cannot drag it forward.
     watermark_quorum: int = 3
+    # Event time advances (quiet incidents resolve, idle state expires) in ticks of this many seconds.
+    advance_every_s: float = 60.0
+    # Brand detectors see their inputs aligned in event time across source partitions; a source partition
+    # not heard from for this many (wall-clock) seconds is idle and no longer holds the others back.
+    source_idle_after_s: float = 10.0
+    # At most this many observations held for alignment per brand partition (the oldest go first).
+    max_aligned_buffer: int = 200_000
     # With no configured brands, brands named in posts are monitored up to this many; the rest count as `other`.
     max_auto_brands: int = 100
 
@@ -133,6 +142,7 @@ KAFKA_SCHEMA: dict[str, Any] = {
         "commit_interval_s": {"type": "number", "exclusiveMinimum": 0},
         "batch_max_posts": {"type": "integer", "minimum": 1, "maximum": 100000},
         "batch_max_wait_s": {"type": "number", "minimum": 0},
+        "watchdog_stall_s": {"type": "number", "minimum": 0},
     },
 }
 
@@ -144,6 +154,9 @@ PIPELINE_SCHEMA: dict[str, Any] = {
         "dedup_horizon_s": {"type": "number", "minimum": 0},
         "dedup_max_ids": {"type": "integer", "minimum": 0},
         "watermark_quorum": {"type": "integer", "minimum": 1, "maximum": 64},
+        "advance_every_s": {"type": "number", "exclusiveMinimum": 0},
+        "source_idle_after_s": {"type": "number", "minimum": 0},
+        "max_aligned_buffer": {"type": "integer", "minimum": 1},
         "max_auto_brands": {"type": "integer", "minimum": 0},
     },
 }
@@ -207,7 +220,7 @@ def known_env_keys() -> list[str]:
 
 
 def _dotted(path: list[Any] | Any) -> str:
-    parts = []
+    parts: list[str] = []
     for part in path:
         parts.append(f"[{part}]" if isinstance(part, int) else f".{part}" if parts else str(part))
     return "".join(parts)

@@ -15,18 +15,21 @@ from typing import TextIO
 
 from crisiswatch.alerts.incidents import IncidentEvent
 from crisiswatch.alerts.render import RenderOptions, render_text
-from crisiswatch.detectors.events import SEVERITY_RANK
 from crisiswatch.streams.config import Settings, load_settings
+from crisiswatch.streams.evaluation import LabelledIncident, first_detection
 from crisiswatch.streams.pipeline import Pipeline, RawRecord
 from crisiswatch.streams.replay import dump_line
-from crisiswatch.streams.scenarios import GroundTruthIncident, Scenario, generate, preset
+from crisiswatch.streams.scenarios import GroundTruthIncident, Scenario
+from crisiswatch.streams.simulate import simulate
 
 PAGE_SEVERITIES = ("warning", "critical")
 
 
 def demo_settings(scenario: Scenario) -> Settings:
     """The embedded default: the scenario's brands with their aliases, everything else at its default."""
-    return dataclasses.replace(load_settings(None, environ={}), brands=scenario.brand_profiles(), source="(demo)")
+    return dataclasses.replace(
+        load_settings(None, environ={}), brands=scenario.brand_profiles(), source="(demo)"
+    )
 
 
 def is_page(event: IncidentEvent, paged: set[str]) -> bool:
@@ -38,7 +41,10 @@ def is_page(event: IncidentEvent, paged: set[str]) -> bool:
 
 def run_scenario(scenario: Scenario, settings: Settings) -> list[IncidentEvent]:
     pipeline = Pipeline(settings)
-    records = [RawRecord(dump_line(post).encode("utf-8"), 0, index, f"demo:{index + 1}") for index, post in enumerate(scenario.posts)]
+    records = [
+        RawRecord(dump_line(post).encode("utf-8"), 0, index, f"demo:{index + 1}")
+        for index, post in enumerate(scenario.posts)
+    ]
     events: list[IncidentEvent] = []
     for start in range(0, len(records), 2000):
         _, batch_events = pipeline.process(records[start : start + 2000])
@@ -47,27 +53,23 @@ def run_scenario(scenario: Scenario, settings: Settings) -> list[IncidentEvent]:
     return events
 
 
-def _caught(incident: GroundTruthIncident, events: Sequence[IncidentEvent]) -> IncidentEvent | None:
-    for event in events:
-        if event.brand != incident.brand or SEVERITY_RANK[event.severity] < SEVERITY_RANK["warning"]:
-            continue
-        if incident.root_id is not None and event.root_id != incident.root_id:
-            continue
-        if incident.root_id is None and not incident.start_s <= event.detected_at_s <= incident.end_s + 1800:
-            continue
-        return event
-    return None
+def _caught(incident: GroundTruthIncident, events: Sequence[IncidentEvent]) -> float | None:
+    """When the incident was first paged, by the scoring rules of `replay --incidents`."""
+    found = first_detection(LabelledIncident.from_dict(incident.to_dict()), events)
+    return None if found is None else found.detected_at_s
 
 
 def run_demo(out: TextIO, seed: int = 7) -> int:
     started = time.monotonic()
-    scenario = generate(preset("demo", seed=seed))
+    scenario = simulate("demo", seed=seed)  # `crisiswatch simulate --preset demo` writes the same stream
     settings = demo_settings(scenario)
     events = run_scenario(scenario, settings)
     profiles = settings.brands_by_name
     paged: set[str] = set()
     pages = 0
-    out.write(f"crisiswatch demo: {len(scenario.posts):,} generated posts about {len(profiles)} brands, replayed in event time\n\n")
+    out.write(
+        f"crisiswatch demo: {len(scenario.posts):,} generated posts about {len(profiles)} brands, replayed in event time\n\n"
+    )
     last_severity: dict[str, str] = {}
     for event in events:
         if not is_page(event, paged):
@@ -91,10 +93,17 @@ def run_demo(out: TextIO, seed: int = 7) -> int:
         if incident.is_crisis:
             verdicts.append(
                 f"{incident.kind} on {incident.brand}: "
-                + (f"paged {(caught.detected_at_s - incident.start_s) / 60:.0f} min after it began" if caught else "MISSED")
+                + (
+                    f"paged {(caught - incident.start_s) / 60:.0f} min after it began"
+                    if caught is not None
+                    else "MISSED"
+                )
             )
         else:
-            verdicts.append(f"{incident.kind} on {incident.brand} (not a crisis): " + ("wrongly paged" if caught else "not paged"))
+            verdicts.append(
+                f"{incident.kind} on {incident.brand} (not a crisis): "
+                + ("wrongly paged" if caught is not None else "not paged")
+            )
     info_count = sum(1 for event in events if event.severity == "info" and event.status == "firing")
     out.write(
         f"summary: {pages} pages from {len(events)} incident events ({info_count} info-only incidents not paged); "

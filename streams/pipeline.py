@@ -23,6 +23,9 @@ from crisiswatch.streams.config import PipelineConfig, Settings
 from crisiswatch.streams.contract import Rejection, decode_post
 
 OTHER_BRAND = "other"
+# Observability: functions called with every new Pipeline (`crisiswatch replay --metrics-port` attaches
+# its metrics hooks this way, see streams/observability.py).
+PIPELINE_CREATED_HOOKS: list[Callable[[Pipeline], None]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,8 @@ class _BoundedMap:
 class IngestResult:
     posts: list[EnrichedPost] = field(default_factory=list)
     records: list[RawRecord] = field(default_factory=list)  # parallel to posts
+    # The partition's watermark right after each post was observed (parallel to posts).
+    watermarks: list[float | None] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     accounting: Accounting = field(default_factory=Accounting)
 
@@ -202,11 +207,19 @@ class Pipeline:
         self.engine = DetectionEngine(settings.detectors, settings.brands_by_name)
         self.tracker = IncidentTracker(settings.alerting.incidents, settings.brands_by_name)
         self.watermark = Watermark(config.watermark_quorum)
+        self.advance_every_s = config.advance_every_s
+        self._advanced_tick_s: float | None = None
         self.dedup = DedupStage(config.dedup_horizon_s, config.dedup_max_ids)
         self.allowed_lateness_s = config.allowed_lateness_s
         self._root_of = _BoundedMap(max(config.dedup_max_ids, 1000))
         self._cascade_context = _BoundedMap(max(config.dedup_max_ids // 4, 1000))
         self.totals = Accounting()
+        # Observability hooks (streams/observability.py): every ingest result and detector assessment.
+        self.on_ingest: Callable[[IngestResult], None] | None = None
+        self.on_assessment: Callable[[Assessment], None] | None = None
+        self.on_events: Callable[[list[IncidentEvent]], None] | None = None  # from `detect` (replay)
+        for hook in PIPELINE_CREATED_HOOKS:
+            hook(self)
 
     # -- stage 1: bytes → enriched posts ---------------------------------------------------------------
     def ingest(
@@ -224,6 +237,7 @@ class Pipeline:
         """
         result = IngestResult()
         accepted: list[tuple[Post, RawRecord]] = []
+        watermarks: list[float | None] = []
         for record in records:
             result.accounting.consumed += 1
             reference_s = now_s if now_s is not None else self.watermark.value_s
@@ -246,11 +260,24 @@ class Pipeline:
                 continue
             self.watermark.observe(decoded.created_at_s)
             accepted.append((decoded, record))
+            watermarks.append(self.watermark.value_s)
         result.posts = self._enrich([post for post, _ in accepted])
         result.records = [record for _, record in accepted]
+        result.watermarks = watermarks
         result.accounting.processed += len(result.posts)
         self.totals.add(result.accounting)
+        if self.on_ingest is not None:
+            self.on_ingest(result)
         return result
+
+    def cascade_brands(self, root_id: str) -> tuple[str, ...] | None:
+        """The brands a cascade's reactions inherit (its root's), when the root has been seen."""
+        brands = self._cascade_context.get(root_id)
+        return tuple(brands) if brands is not None else None
+
+    def remember_cascade_brands(self, root_id: str, brands: Iterable[str]) -> None:
+        """Restore a cascade's brands from durable state (after a restart or rebalance)."""
+        self._cascade_context.put(root_id, tuple(brands))
 
     def _resolve_root(self, post: Post) -> Post | Rejection:
         if post.kind == "post":
@@ -298,18 +325,22 @@ class Pipeline:
         return enriched
 
     # -- stage 2: enriched posts → incident events ------------------------------------------------------
-    def detect_cascades(self, posts: Sequence[EnrichedPost]) -> list[IncidentEvent]:
-        events: list[IncidentEvent] = []
-        for post in posts:
-            if post.brands and post.brands != (OTHER_BRAND,):
-                events += self._incidents(self.engine.update_cascade(post), post)
-        return events
+    def detect(self, ingested: IngestResult, *, cascades: bool = True, brands: bool = True) -> list[IncidentEvent]:
+        """Apply posts to the detectors in order, advancing event time between them.
 
-    def detect_brands(self, posts: Sequence[EnrichedPost]) -> list[IncidentEvent]:
+        Event time advances in ticks of `advance_every_s` interleaved with the posts, never per batch, so
+        the incidents depend on the posts and their order only, not on how they were batched.
+        """
         events: list[IncidentEvent] = []
-        for post in posts:
-            for brand in post.brands:
-                events += self.detect_brands_for(brand, post)
+        for post, watermark_s in zip(ingested.posts, ingested.watermarks, strict=True):
+            events += self.tick(watermark_s)
+            if cascades and post.brands and post.brands != (OTHER_BRAND,):
+                events += self._incidents(self.engine.update_cascade(post), post)
+            if brands:
+                for brand in post.brands:
+                    events += self.detect_brands_for(brand, post)
+        if self.on_events is not None:
+            self.on_events(events)
         return events
 
     def detect_brands_for(self, brand: str, post: EnrichedPost) -> list[IncidentEvent]:
@@ -317,13 +348,22 @@ class Pipeline:
             return []
         return self._incidents(self.engine.update_brand(brand, post), post)
 
-    def advance(self, watermark_s: float | None = None) -> list[IncidentEvent]:
-        """Event time moved: let quiet keys resolve and idle state expire."""
-        watermark_s = self.watermark.value_s if watermark_s is None else watermark_s
+    def tick(self, watermark_s: float | None) -> list[IncidentEvent]:
+        """Advance event time to the last whole tick at or before the watermark, once per tick."""
         if watermark_s is None:
             return []
+        tick_s = (watermark_s // self.advance_every_s) * self.advance_every_s
+        if self._advanced_tick_s is not None and tick_s <= self._advanced_tick_s:
+            return []
+        self._advanced_tick_s = tick_s
+        return self.advance(tick_s)
+
+    def advance(self, watermark_s: float) -> list[IncidentEvent]:
+        """Event time moved: let quiet keys resolve and idle state expire (called by `tick`)."""
         events: list[IncidentEvent] = []
         for assessment in self.engine.advance(watermark_s):
+            if self.on_assessment is not None:
+                self.on_assessment(assessment)
             events += self.tracker.observe(self._labelled(assessment, None))
         events += self.tracker.advance(watermark_s)
         return events
@@ -331,12 +371,13 @@ class Pipeline:
     def process(self, records: Sequence[RawRecord], *, now_s: float | None = None) -> tuple[IngestResult, list[IncidentEvent]]:
         """The whole pipeline for one batch (replay and demo; the worker splits it across two agents)."""
         ingested = self.ingest(records, now_s=now_s)
-        events = self.detect_cascades(ingested.posts) + self.detect_brands(ingested.posts)
-        return ingested, events + self.advance()
+        return ingested, self.detect(ingested)
 
     def _incidents(self, assessments: Sequence[Assessment], post: EnrichedPost | None) -> list[IncidentEvent]:
         events: list[IncidentEvent] = []
         for assessment in assessments:
+            if self.on_assessment is not None:
+                self.on_assessment(assessment)
             events += self.tracker.observe(self._labelled(assessment, post))
         return events
 

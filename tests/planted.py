@@ -69,9 +69,9 @@ def planted_surge(start_s: float, forwards: int = 300, over_s: float = 900.0, ro
     return result
 
 
-def stream(seed: int = 3) -> list[dict[str, Any]]:
-    """Two hours of normal traffic with the surge planted after the first hour, in event-time order."""
-    posts = normal_traffic(seed, START_S, 7200.0, posts_per_minute=6) + planted_surge(START_S + 3600.0)
+def stream(seed: int = 3, duration_s: float = 7200.0) -> list[dict[str, Any]]:
+    """Normal traffic (two hours by default) with the surge planted after the first hour, in event-time order."""
+    posts = normal_traffic(seed, START_S, duration_s, posts_per_minute=6) + planted_surge(START_S + 3600.0)
     posts.sort(key=lambda p: p["created_at"])
     return posts
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from crisiswatch.detectors.text.categories import CategoryMatcher
 from crisiswatch.detectors.text.config import TextConfig
+from crisiswatch.detectors.text.features import FeatureBatch
 from crisiswatch.detectors.text.lang import resolve_lang
 from crisiswatch.detectors.text.model import LinearModel, ModelBundle, load_bundle, sigmoid, softmax
 from crisiswatch.detectors.text.normalize import safe_text
@@ -72,7 +73,9 @@ class TextAnalyzer:
     def analyze(self, text: str, lang: str | None = None) -> TextAnalysis:
         return self.analyze_many([text], [lang])[0]
 
-    def analyze_many(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[TextAnalysis]:
+    def analyze_many(
+        self, texts: Sequence[str], langs: Sequence[str | None] | None = None
+    ) -> list[TextAnalysis]:
         """One analysis per text, in order. `langs[i]` is the post's declared language (None = detect)."""
         count = len(texts)
         if langs is None:
@@ -117,7 +120,9 @@ class TextAnalyzer:
                 results.append(TextAnalysis(resolved[index], owns[index], None, "neutral", None, None))
             else:
                 negative, label, complaint, category = entry
-                results.append(TextAnalysis(resolved[index], owns[index], negative, label, complaint, category))
+                results.append(
+                    TextAnalysis(resolved[index], owns[index], negative, label, complaint, category)
+                )
         return results
 
     # -- CLI API: scores the own text even when it is empty, so every line gets a label -----------------
@@ -143,7 +148,9 @@ class TextAnalyzer:
             else:
                 probabilities = self._complaint(lang_code, member_texts)
                 threshold = self.config.complaint_threshold
-                labels = [COMPLAINT_LABELS[0] if p >= threshold else COMPLAINT_LABELS[1] for p in probabilities]
+                labels = [
+                    COMPLAINT_LABELS[0] if p >= threshold else COMPLAINT_LABELS[1] for p in probabilities
+                ]
             for position, index in enumerate(members):
                 out[index] = (labels[position], float(probabilities[position]))
         return out
@@ -157,9 +164,10 @@ class TextAnalyzer:
         computed: dict[bytes, _Scores] = {}
         for lang, keys in by_lang.items():
             member_texts = [missing[key][1] for key in keys]
-            index_lists = self._indices(lang, member_texts)
-            negative, labels = self._sentiment(lang, member_texts, index_lists)
-            complaint = self._complaint(lang, member_texts, index_lists)
+            batch = self._features(lang, member_texts)
+            memo: dict[str, np.ndarray] = {}
+            negative, labels = self._sentiment(lang, member_texts, batch, memo)
+            complaint = self._complaint(lang, member_texts, batch, memo)
             for position, key in enumerate(keys):
                 category = self._categories.category(member_texts[position])
                 computed[key] = (
@@ -183,18 +191,20 @@ class TextAnalyzer:
     def _model_lang(self, lang: str) -> str:
         return lang if lang in self.bundle.featurizers else "en"
 
-    def _indices(self, lang: str, texts: Sequence[str]) -> list[list[int]]:
-        featurizer = self.bundle.featurizers[self._model_lang(lang)]
-        return [featurizer.indices(text) for text in texts]
+    def _features(self, lang: str, texts: Sequence[str]) -> FeatureBatch:
+        return self.bundle.featurizers[self._model_lang(lang)].batch(texts)
 
     def _sentiment(
-        self, lang: str, texts: Sequence[str], index_lists: list[list[int]] | None = None
+        self,
+        lang: str,
+        texts: Sequence[str],
+        batch: FeatureBatch | None = None,
+        memo: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, list[str]]:
         lang = self._model_lang(lang)
         model = self._require(f"{lang}_sentiment")
-        if index_lists is None:
-            index_lists = self._indices(lang, texts)
-        logits = model.logits(index_lists)
+        batch = batch if batch is not None else self._features(lang, texts)
+        logits = self.bundle.logits(model.name, batch, texts, memo)
         if model.outputs == 1:
             negative = sigmoid(logits[:, 0])
             low, high = self.config.zh_neutral_band
@@ -205,12 +215,17 @@ class TextAnalyzer:
         choice = np.argmax(logits + model.label_offsets, axis=1)
         return negative, [model.classes[int(c)] for c in choice]
 
-    def _complaint(self, lang: str, texts: Sequence[str], index_lists: list[list[int]] | None = None) -> np.ndarray:
+    def _complaint(
+        self,
+        lang: str,
+        texts: Sequence[str],
+        batch: FeatureBatch | None = None,
+        memo: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
         lang = self._model_lang(lang)
         model = self._require(f"{lang}_complaint")
-        if index_lists is None:
-            index_lists = self._indices(lang, texts)
-        return sigmoid(model.logits(index_lists)[:, 0])
+        batch = batch if batch is not None else self._features(lang, texts)
+        return sigmoid(self.bundle.logits(model.name, batch, texts, memo)[:, 0])
 
     def _require(self, name: str) -> LinearModel:
         model = self.bundle.get(name)

@@ -24,12 +24,23 @@ def _classify_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--task", choices=("sentiment", "complaint"), default="sentiment")
     parser.add_argument("--input", metavar="FILE", help="UTF-8 text, one text per line (default: stdin)")
-    parser.add_argument("--lang", choices=("en", "zh", "auto"), default="auto",
-                        help="language of every line; auto detects per line (default)")
-    parser.add_argument("--proba", action="store_true",
-                        help="append a tab and P(negative) (sentiment) or P(complaint) (complaint)")
-    parser.add_argument("--model", metavar="MANIFEST", help="manifest.json of retrained weights (default: shipped)")
-    parser.add_argument("--config", metavar="FILE", help="crisiswatch YAML config; its `text` section applies")
+    parser.add_argument(
+        "--lang",
+        choices=("en", "zh", "auto"),
+        default="auto",
+        help="language of every line; auto detects per line (default)",
+    )
+    parser.add_argument(
+        "--proba",
+        action="store_true",
+        help="append a tab and P(negative) (sentiment) or P(complaint) (complaint)",
+    )
+    parser.add_argument(
+        "--model", metavar="MANIFEST", help="manifest.json of retrained weights (default: shipped)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="crisiswatch YAML config; its `text` section applies"
+    )
     return parser
 
 
@@ -115,21 +126,32 @@ def _train_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--output", required=True, metavar="DIR", help="directory for text_models.npz + manifest.json")
+    parser.add_argument(
+        "--output", required=True, metavar="DIR", help="directory for text_models.npz + manifest.json"
+    )
     parser.add_argument("--recipe", metavar="JSON", help="train every model listed in this recipe")
-    parser.add_argument("--data-root", metavar="DIR", default=".", help="recipe source paths are relative to this")
+    parser.add_argument(
+        "--data-root", metavar="DIR", default=".", help="recipe source paths are relative to this"
+    )
     parser.add_argument("--task", choices=("sentiment", "complaint"))
     parser.add_argument("--lang", choices=("en", "zh"))
-    parser.add_argument("--input", action="append", default=[], metavar="TSV", help="labelled file (repeatable)")
     parser.add_argument(
-        "--label-map", action="append", default=[], metavar="MAP",
+        "--input", action="append", default=[], metavar="TSV", help="labelled file (repeatable)"
+    )
+    parser.add_argument(
+        "--label-map",
+        action="append",
+        default=[],
+        metavar="MAP",
         help="code=label list, e.g. 0=negative,1=neutral,2=positive (one per --input, or one for all); "
         "labels: negative/neutral/positive, complaint/not_complaint, or drop",
     )
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--c", type=float, default=None, help="inverse L2 regularisation strength")
-    parser.add_argument("--base", metavar="MANIFEST", help="bundle whose other models are kept (default: shipped)")
+    parser.add_argument(
+        "--base", metavar="MANIFEST", help="bundle whose other models are kept (default: shipped)"
+    )
     parser.add_argument("--version", help="version string written to the manifest")
     return parser
 
@@ -151,39 +173,59 @@ def train_main(argv: list[str]) -> int:
     try:
         if args.recipe:
             version, specs = load_recipe(args.recipe, args.data_root)
-            featurizers = featurizers_for([spec.lang for spec in specs])
-            models = {}
+            featurizers = featurizers_for(specs)
+            models: dict[str, dict[str, object]] = {}
             for spec in specs:
                 print(f"training {spec.name} ...", file=sys.stderr)
-                models[spec.name] = train_model(spec, featurizers[spec.lang])
+                models[spec.name] = train_model(spec, featurizers[spec.lang], models)
             recipe = json.loads(Path(args.recipe).read_text(encoding="utf-8"))
             extra = {"recipe": recipe, "trained_with": command}
             path = save_bundle(Path(args.output), args.version or version, featurizers, models, extra)
         else:
             if not (args.task and args.lang and args.input and args.label_map):
-                print("crisiswatch train-text: give --recipe, or --task, --lang, --input and --label-map",
-                      file=sys.stderr)
+                print(
+                    "crisiswatch train-text: give --recipe, or --task, --lang, --input and --label-map",
+                    file=sys.stderr,
+                )
                 return 2
             if len(args.label_map) not in (1, len(args.input)):
                 print("crisiswatch train-text: give one --label-map, or one per --input", file=sys.stderr)
                 return 2
             maps = args.label_map * len(args.input) if len(args.label_map) == 1 else args.label_map
             sources = tuple(
-                Source(path=p, label_map=parse_label_map(m, args.task), text_column=args.text_column,
-                       label_column=args.label_column)
+                Source(
+                    path=p,
+                    label_map=parse_label_map(m, args.task),
+                    text_column=args.text_column,
+                    label_column=args.label_column,
+                )
                 for p, m in zip(args.input, maps, strict=True)
             )
             base = load_bundle(args.base)
             featurizers = dict(base.featurizers)
+            name = f"{args.lang}_{args.task}"
+            previous = base.models.get(name)
+            # Keep the replaced model's design (lexicon, stacking, keywords); it only learns new weights.
+            spec = ModelSpec(
+                lang=args.lang,
+                task=args.task,
+                sources=sources,
+                regularization_c=args.c
+                if args.c is not None
+                else float(base.meta["models"].get(name, {}).get("info_c", 1.0)),
+                label_offsets="prior" if args.task == "sentiment" and args.lang == "en" else "none",
+                scaling=str(base.meta["models"].get(name, {}).get("info_scaling", "idf")),
+                use_lexicon=previous.uses_lexicon if previous else False,
+                stack_model=previous.stack_model if previous else None,
+                stack_scale=previous.stack_scale if previous else 0.3,
+                use_keywords=previous.keywords is not None if previous else False,
+            )
             if args.lang not in featurizers:
-                featurizers.update(featurizers_for([args.lang]))
-            c_default = {"sentiment": 1.0, "complaint": 4.0}[args.task]
-            offsets = "prior" if args.task == "sentiment" and args.lang == "en" else "none"
-            spec = ModelSpec(lang=args.lang, task=args.task, sources=sources,
-                             regularization_c=args.c if args.c is not None else c_default, label_offsets=offsets)
-            models = {name: _as_spec(model) for name, model in base.models.items()}
+                featurizers.update(featurizers_for([spec]))
+            models = {n: _as_spec(m, base.meta["models"][n]) for n, m in base.models.items()}
             print(f"training {spec.name} ...", file=sys.stderr)
-            models[spec.name] = train_model(spec, featurizers[args.lang])
+            models[spec.name] = train_model(spec, featurizers[args.lang], models)
+            # Models stacked on the retrained one keep their weights; they read its new logits.
             version = args.version or f"{base.version}+{spec.name}-custom"
             extra = {"trained_with": command, "base_version": base.version}
             path = save_bundle(Path(args.output), version, featurizers, models, extra)
@@ -194,15 +236,17 @@ def train_main(argv: list[str]) -> int:
     return 0
 
 
-def _as_spec(model: object) -> dict[str, object]:
+def _as_spec(model: object, meta: dict[str, object]) -> dict[str, object]:
+    """A loaded model back in the form `save_bundle` takes (weights round-trip float16 exactly)."""
     from crisiswatch.detectors.text.model import LinearModel
 
     assert isinstance(model, LinearModel)
     return {
+        **meta,
         "W": model.weights,
         "b": model.bias,
-        "idf": model.idf,
-        "lang": model.lang,
+        "scale": model.scale,
+        "Wd": model.dense_weights,
         "classes": model.classes,
         "label_offsets": list(model.label_offsets),
     }

@@ -72,19 +72,37 @@ class TextConfig:
     categories: tuple[CategoryRule, ...] = field(default_factory=lambda: DEFAULT_CATEGORIES)
 
     def __post_init__(self) -> None:
-        require(self.model_manifest is None or isinstance(self.model_manifest, str), "model_manifest",
-                self.model_manifest, "a path string or null")
-        require(_is_int(self.cache_size) and self.cache_size >= 0, "cache_size", self.cache_size,
-                "an integer >= 0 (0 disables the cache)")
-        require(_is_int(self.max_chars) and self.max_chars >= 16, "max_chars", self.max_chars, "an integer >= 16")
+        require(
+            self.model_manifest is None or isinstance(self.model_manifest, str),
+            "model_manifest",
+            self.model_manifest,
+            "a path string or null",
+        )
+        require(
+            _is_int(self.cache_size) and self.cache_size >= 0,
+            "cache_size",
+            self.cache_size,
+            "an integer >= 0 (0 disables the cache)",
+        )
+        require(
+            _is_int(self.max_chars) and self.max_chars >= 16, "max_chars", self.max_chars, "an integer >= 16"
+        )
         band = self.zh_neutral_band
         require(
-            isinstance(band, tuple) and len(band) == 2 and all(_is_number(x) for x in band)
+            isinstance(band, tuple)
+            and len(band) == 2
+            and all(_is_number(x) for x in band)
             and 0.0 <= band[0] <= band[1] <= 1.0,
-            "zh_neutral_band", band, "two probabilities [low, high] with 0 <= low <= high <= 1",
+            "zh_neutral_band",
+            band,
+            "two probabilities [low, high] with 0 <= low <= high <= 1",
         )
-        require(_is_number(self.complaint_threshold) and 0.0 < self.complaint_threshold < 1.0,
-                "complaint_threshold", self.complaint_threshold, "a probability strictly between 0 and 1")
+        require(
+            _is_number(self.complaint_threshold) and 0.0 < self.complaint_threshold < 1.0,
+            "complaint_threshold",
+            self.complaint_threshold,
+            "a probability strictly between 0 and 1",
+        )
         names = [rule.name for rule in self.categories]
         require(len(names) == len(set(names)), "categories", names, "unique category names")
 
@@ -102,8 +120,12 @@ class TextConfig:
                 kwargs[key] = data[key]
         if "zh_neutral_band" in data:
             band = data["zh_neutral_band"]
-            require(isinstance(band, list | tuple) and len(band) == 2, "zh_neutral_band", band,
-                    "a list of two probabilities [low, high]")
+            require(
+                isinstance(band, list | tuple) and len(band) == 2,
+                "zh_neutral_band",
+                band,
+                "a list of two probabilities [low, high]",
+            )
             kwargs["zh_neutral_band"] = tuple(band)
         keep_defaults = data.get("default_categories", True)
         require(isinstance(keep_defaults, bool), "default_categories", keep_defaults, "true or false")
@@ -112,7 +134,9 @@ class TextConfig:
 
 
 def _categories(raw: Any, keep_defaults: bool) -> tuple[CategoryRule, ...]:
-    require(isinstance(raw, Mapping), "categories", raw, "a mapping of category name to {en: [...], zh: [...]}")
+    require(
+        isinstance(raw, Mapping), "categories", raw, "a mapping of category name to {en: [...], zh: [...]}"
+    )
     rules = {rule.name: rule for rule in DEFAULT_CATEGORIES} if keep_defaults else {}
     for name, spec in raw.items():
         key = f"categories.{name}"
@@ -128,7 +152,9 @@ def _categories(raw: Any, keep_defaults: bool) -> tuple[CategoryRule, ...]:
             words = spec.get(lang) or []
             require(
                 isinstance(words, list | tuple) and all(isinstance(w, str) and w.strip() for w in words),
-                f"{key}.{lang}", words, "a list of non-empty keyword strings",
+                f"{key}.{lang}",
+                words,
+                "a list of non-empty keyword strings",
             )
             lists[lang] = tuple(w.strip() for w in words)
         require(bool(lists["en"] or lists["zh"]), key, spec, "at least one keyword (or null to drop it)")

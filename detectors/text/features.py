@@ -1,72 +1,113 @@
-"""Hashed n-gram features shared by training and inference, in pure Python + zlib (no scikit-learn at run time).
+"""Hashed n-gram features shared by training and inference, in Python + numpy (no scikit-learn at run time).
 
 A text becomes a set of bucket indices in `[0, 2**bits)`: unigrams (with negation scope marked in English),
 bigrams and optionally trigrams of tokens, where a Chinese "token" is one Han character, a Latin word or a
-Weibo emoticon such as `[怒]`. Token hashes are CRC-32 (stable across processes, unlike `hash()`); n-gram
-hashes combine token hashes arithmetically, which is cheaper than hashing the joined string.
-Changing anything here changes every feature index: bump `FEATURIZER_VERSION` and retrain.
+Weibo emoticon such as `[怒]`. Token hashes are CRC-32 (stable across processes, unlike `hash()`) and are
+remembered per token; n-gram hashes are combined from token hashes with numpy over a whole batch.
+
+English can add a few dense lexicon features (sums/counts/extremes of word valences, negation-aware),
+from a lexicon shipped inside the model file.
+
+Changing anything here changes every feature: bump `FEATURIZER_VERSION` and retrain.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from zlib import crc32
 
-FEATURIZER_VERSION = 1
+import numpy as np
 
-_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
+FEATURIZER_VERSION = 2
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
 _ELONGATED = re.compile(r"(.)\1{2,}")
 _APOSTROPHE = re.compile(r"[’‘`´]")
-_EN_TOKEN = re.compile(r"@user|[#$]?\w+(?:'\w+)?|[!?]{2,}|[^\s\w]")
-_ZH_TOKEN = re.compile(r"\[[^\[\]\s]{1,8}\]|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[#$]?[^\W\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[!?！？]{2,}|[^\s\w]")
+_EMOTICON = r"(?<![\w])(?:[<>]?[:;=8x][\-o\*'^]?[\)\]\(\[dp/\\:\}\{@\|]+|[\)\]\(\[d/\\\}\{@\|]+[\-o\*'^]?[:;=8])(?![\w])|<3"
+_EN_TOKEN = re.compile(_EMOTICON + r"|@user|\w+(?:'\w+)?|[!?]{2,}|[^\s\w]")
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_ZH_TOKEN = re.compile(rf"\[[^\[\]\s]{{1,8}}\]|[{_HAN}]|[^\W{_HAN}]+|[!?！？]{{2,}}|[^\s\w]")
 _NEGATORS = frozenset(
-    "not no never cannot nothing nobody none nor neither nowhere without dont doesnt didnt isnt arent wasnt "
-    "werent cant couldnt wont wouldnt shouldnt aint hasnt havent hadnt mustnt neednt hardly barely".split()
+    ["not", "no", "never", "cannot", "nothing", "nobody", "none", "nor", "neither", "nowhere", "without", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant", "couldnt", "wont", "wouldnt", "shouldnt", "aint", "hasnt", "havent", "hadnt", "mustnt", "neednt", "hardly", "barely"]
 )
-_SCOPE_END = frozenset(". , ; : ! ? !! ?? !? ?! but".split())
+_NEGATION_CUE = re.compile(r"\b(?:" + "|".join(sorted(_NEGATORS)) + r")\b|n't")
+_SCOPE_END = frozenset([".", ",", ";", ":", "!", "?", "but"])
+# VADER's damping of a negated word's valence.
+NEGATED_VALENCE = -0.74
 
 _MIX_1 = 0x9E3779B1
 _MIX_2 = 0x85EBCA77
-_MEMO_MAX = 1_000_000
+_MASK_32 = 0xFFFFFFFF
+_VOCAB_MAX = 500_000
+LEXICON_FEATURES = 10
 
 
 def en_tokens(text: str) -> list[str]:
-    """Lower-cased English tokens with `not_` marking words inside a negation scope."""
-    text = _APOSTROPHE.sub("'", text.lower())
-    text = _URL.sub(" http ", text)
-    text = _MENTION.sub(" @user ", text)
-    text = _ELONGATED.sub(r"\1\1", text)
-    tokens: list[str] = []
+    """Lower-cased English tokens; words inside a negation scope get a `not_` prefix."""
+    text = text.lower()
+    if "http" in text or "www." in text:
+        text = _URL.sub(" http ", text)
+    if "@" in text:
+        text = _MENTION.sub(" @user ", text)
+    if "'" not in text and _APOSTROPHE.search(text):
+        text = _APOSTROPHE.sub("'", text)
+    tokens: list[str] = _EN_TOKEN.findall(text)
+    if not _NEGATION_CUE.search(text):
+        return tokens
+    marked: list[str] = []
     negated = False
-    for token in _EN_TOKEN.findall(text):
-        if token in _SCOPE_END or (len(token) > 1 and token[0] in "!?"):
+    for token in tokens:
+        if token in _SCOPE_END or token[0] in "!?":
             negated = False
-            tokens.append(token)
-            continue
-        if token.endswith("n't") or token in _NEGATORS:
+            marked.append(token)
+        elif token in _NEGATORS or token.endswith("n't"):
             negated = True
-            tokens.append(token.replace("'", ""))
-            continue
-        if token[0] == "#" and len(token) > 1:
-            tokens.append(token)
-            token = token[1:]
-        tokens.append("not_" + token if negated else token)
-    return tokens
+            marked.append(token.replace("'", ""))
+        else:
+            # Emoji, emoticons and punctuation keep their meaning under negation.
+            marked.append("not_" + token if negated and token[0].isalnum() else token)
+    return marked
 
 
 def zh_tokens(text: str) -> list[str]:
     """Han characters one by one, Latin words and numbers whole, Weibo emoticons `[哭]` whole."""
-    text = _URL.sub(" http ", text.lower())
-    text = _MENTION.sub(" @user ", text)
-    text = _ELONGATED.sub(r"\1\1", text)
+    text = text.lower()
+    if "http" in text or "www." in text:
+        text = _URL.sub(" http ", text)
+    if "@" in text:
+        text = _MENTION.sub(" @user ", text)
     return _ZH_TOKEN.findall(text)
 
 
-class HashedFeaturizer:
-    """Maps a text to the sorted, de-duplicated bucket indices of its n-grams."""
+def normal_token(token: str) -> str:
+    """What a raw token is hashed as: elongations cut to two ("soooo" → "soo", "!!!!" → "!!")."""
+    return _ELONGATED.sub(r"\1\1", token) if len(token) > 2 else token
 
-    def __init__(self, lang: str, bits: int, max_n: int) -> None:
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """The (document, bucket) entries of a batch — one per n-gram occurrence — plus optional dense features."""
+
+    count: int
+    documents: np.ndarray  # int64, document index of each entry
+    buckets: np.ndarray  # int64
+    dense: np.ndarray | None  # (count, LEXICON_FEATURES) float64
+
+    def index_lists(self) -> list[list[int]]:
+        """Sorted distinct buckets per document (for inspection and tests)."""
+        lists: list[set[int]] = [set() for _ in range(self.count)]
+        for document, bucket in zip(self.documents.tolist(), self.buckets.tolist(), strict=True):
+            lists[document].add(bucket)
+        return [sorted(buckets) for buckets in lists]
+
+
+class HashedFeaturizer:
+    """Maps texts to hashed n-gram buckets (and English lexicon features when given a lexicon)."""
+
+    def __init__(self, lang: str, bits: int, max_n: int, lexicon: Mapping[str, float] | None = None) -> None:
         if lang not in ("en", "zh"):
             raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
         if not 10 <= bits <= 24 or not 1 <= max_n <= 3:
@@ -75,32 +116,114 @@ class HashedFeaturizer:
         self.bits = bits
         self.max_n = max_n
         self.n_buckets = 1 << bits
-        self._mask = self.n_buckets - 1
+        self.lexicon = dict(lexicon) if lexicon else None
         self._tokenize = en_tokens if lang == "en" else zh_tokens
-        self._memo: dict[str, int] = {}
+        self._reset_vocabulary()
 
     def describe(self) -> dict[str, object]:
         return {"version": FEATURIZER_VERSION, "lang": self.lang, "bits": self.bits, "max_n": self.max_n}
 
+    def _reset_vocabulary(self) -> None:
+        # Token → id; per id its CRC-32 and lexicon valence. Bounded: cleared when it grows past _VOCAB_MAX.
+        self._vocabulary: dict[str, int] = {}
+        self._hashes: list[int] = []
+        self._valences: list[float] = []
+        self._hash_array = np.zeros(0, dtype=np.uint64)
+        self._valence_array = np.zeros(0, dtype=np.float64)
+
+    def _add(self, token: str) -> int:
+        normal = normal_token(token)
+        self._vocabulary[token] = len(self._hashes)
+        self._hashes.append(crc32(normal.encode("utf-8", "surrogatepass")))
+        self._valences.append(self._valence(normal))
+        return len(self._hashes) - 1
+
+    def _valence(self, token: str) -> float:
+        if self.lexicon is None:
+            return 0.0
+        if token.startswith("not_"):
+            return NEGATED_VALENCE * self.lexicon.get(token[4:], 0.0)
+        return self.lexicon.get(token, 0.0)
+
+    def tokens(self, text: str) -> list[str]:
+        return self._tokenize(text)
+
     def indices(self, text: str) -> list[int]:
-        memo = self._memo
-        hashes: list[int] = []
-        for token in self._tokenize(text):
-            value = memo.get(token)
-            if value is None:
-                value = crc32(token.encode("utf-8", "surrogatepass"))
-                if len(memo) >= _MEMO_MAX:
-                    memo.clear()
-                memo[token] = value
-            hashes.append(value)
-        mask = self._mask
-        buckets = {value & mask for value in hashes}
+        return self.batch([text]).index_lists()[0]
+
+    def batch(self, texts: Sequence[str]) -> FeatureBatch:
+        count = len(texts)
+        if len(self._vocabulary) > _VOCAB_MAX:
+            self._reset_vocabulary()
+        vocabulary = self._vocabulary
+        get = vocabulary.get
+        tokenize = self._tokenize
+        ids: list[int | None] = []
+        lengths: list[int] = []
+        for text in texts:
+            tokens = tokenize(text)
+            found = list(map(get, tokens))
+            if None in found:
+                found = [vocabulary[t] if t in vocabulary else self._add(t) for t in tokens]
+            ids.extend(found)
+            lengths.append(len(found))
+        if len(self._hash_array) != len(self._hashes):
+            self._hash_array = np.asarray(self._hashes, dtype=np.uint64)
+            self._valence_array = np.asarray(self._valences, dtype=np.float64)
+        id_array = np.asarray(ids, dtype=np.int64)
+        hashes = self._hash_array[id_array]
+        length_array = np.asarray(lengths, dtype=np.int64)
+        documents = np.repeat(np.arange(count, dtype=np.int64), length_array)
+        mask = np.uint64(self.n_buckets - 1)
+        parts_buckets = [hashes & mask]
+        parts_documents = [documents]
         if self.max_n >= 2 and len(hashes) > 1:
-            pairs = [((a * _MIX_1) ^ b) & 0xFFFFFFFF for a, b in zip(hashes, hashes[1:], strict=False)]
-            buckets.update(((pair * _MIX_2) >> 13) & mask for pair in pairs)
+            same = documents[:-1] == documents[1:]
+            pairs = ((hashes[:-1] * np.uint64(_MIX_1)) ^ hashes[1:]) & np.uint64(_MASK_32)
+            parts_buckets.append((((pairs * np.uint64(_MIX_2)) >> np.uint64(13)) & mask)[same])
+            parts_documents.append(documents[:-1][same])
             if self.max_n >= 3 and len(hashes) > 2:
-                buckets.update(
-                    ((((pair * _MIX_1) ^ c) & 0xFFFFFFFF) * _MIX_2 >> 11) & mask
-                    for pair, c in zip(pairs, hashes[2:], strict=False)
-                )
-        return sorted(buckets)
+                same3 = same[:-1] & same[1:]
+                triples = ((pairs[:-1] * np.uint64(_MIX_1)) ^ hashes[2:]) & np.uint64(_MASK_32)
+                parts_buckets.append((((triples * np.uint64(_MIX_2)) >> np.uint64(11)) & mask)[same3])
+                parts_documents.append(documents[:-2][same3])
+        # No de-duplication: a repeated n-gram counts again (term frequency); see `LinearModel.logits`.
+        all_documents = np.concatenate(parts_documents)
+        all_buckets = np.concatenate(parts_buckets).astype(np.int64)
+        dense = None
+        if self.lexicon is not None:
+            dense = _lexicon_features(self._valence_array[id_array], documents, count)
+        return FeatureBatch(count=count, documents=all_documents, buckets=all_buckets, dense=dense)
+
+
+def _lexicon_features(valences: np.ndarray, documents: np.ndarray, count: int) -> np.ndarray:
+    """Per document: positive/negative valence sums and counts, extremes, last valence, tanh(total), any-flags."""
+    out = np.zeros((count, LEXICON_FEATURES), dtype=np.float64)
+    if valences.size == 0:
+        return out
+    positive = valences > 0
+    negative = valences < 0
+    pos_sum = np.bincount(documents, weights=np.where(positive, valences, 0.0), minlength=count)
+    neg_sum = np.bincount(documents, weights=np.where(negative, valences, 0.0), minlength=count)
+    pos_count = np.bincount(documents, weights=positive.astype(np.float64), minlength=count)
+    neg_count = np.bincount(documents, weights=negative.astype(np.float64), minlength=count)
+    maximum = np.zeros(count)
+    np.maximum.at(maximum, documents, np.where(positive, valences, 0.0))
+    minimum = np.zeros(count)
+    np.minimum.at(minimum, documents, np.where(negative, valences, 0.0))
+    # The last word with a valence in each document.
+    scored = np.flatnonzero(valences != 0)
+    last = np.zeros(count)
+    if scored.size:
+        last[documents[scored]] = valences[scored]  # later entries overwrite earlier ones
+    out[:, 0] = pos_sum / 4
+    out[:, 1] = neg_sum / 4
+    out[:, 2] = pos_count / 2
+    out[:, 3] = neg_count / 2
+    out[:, 4] = maximum / 4
+    out[:, 5] = minimum / 4
+    out[:, 6] = last / 4
+    out[:, 7] = np.tanh((pos_sum + neg_sum) / 4)
+    out[:, 8] = pos_count > 0
+    out[:, 9] = neg_count > 0
+    return out

@@ -15,10 +15,12 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
 def detect_lang(text: str) -> str:
-    """"zh" when CJK characters outweigh Latin words (a Chinese character ~ a word), else "en"."""
-    cjk = len(_CJK.findall(text))
-    if cjk == 0:
+    """ "zh" when CJK characters outweigh Latin words (a Chinese character ~ a word), else "en"."""
+    if text.isascii() or _CJK.search(text) is None:
         return "en"
+    if _LATIN.search(text) is None:
+        return "zh"
+    cjk = len(_CJK.findall(text))
     latin_words = len(_LATIN.findall(text))
     return "zh" if cjk >= latin_words else "en"
 

@@ -1,25 +1,31 @@
 """Linear models over hashed features, stored as plain arrays: loading can never execute code.
 
 One `.npz` file (read with `allow_pickle=False`) holds, per model, `<name>.W` (buckets x outputs, float16),
-`<name>.b` (outputs), optional `<name>.idf` (buckets) and a JSON `meta` string; a JSON manifest beside it
-gives the version and the file's SHA-256, checked before loading.
+`<name>.b` (outputs), optional `<name>.scale` (buckets) and `<name>.Wd` (dense inputs x outputs); per
+language an optional lexicon (`lexicon.<lang>.words`, `lexicon.<lang>.valence`); and a JSON `meta` string.
+A JSON manifest beside it gives the version and the file's SHA-256, checked before loading.
+
+A model's dense inputs, in order, are any of: `lexicon` (the featurizer's lexicon features), `stack`
+(another model's logits times a scale, e.g. the complaint model reads the sentiment model) and `keywords`
+(1.0 when a complaint-category keyword occurs; the keyword lists are frozen into the meta so a user's
+category config cannot shift the model's inputs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crisiswatch.detectors.text.features import FEATURIZER_VERSION, HashedFeaturizer
+from crisiswatch.detectors.text.categories import CategoryMatcher, CategoryRule
+from crisiswatch.detectors.text.features import FEATURIZER_VERSION, FeatureBatch, HashedFeaturizer
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MANIFEST = MODELS_DIR / "manifest.json"
@@ -32,41 +38,76 @@ class ModelFileError(ValueError):
 
 @dataclass(frozen=True)
 class LinearModel:
-    """Logits = (sum of W rows of the text's buckets, idf-weighted, L2-normalised) + b."""
+    """Logits = (sum over n-gram occurrences of scale[bucket] * W[bucket]) / norm + dense @ Wd + b.
+
+    `scale` is the per-bucket weight used at training (idf, or a naive-Bayes log-count ratio);
+    norm = sqrt(sum over occurrences of scale**2) — the L2 norm when no n-gram repeats, and cheap
+    because it needs no de-duplication.
+    """
 
     name: str
     lang: str
     classes: tuple[str, ...]
     weights: np.ndarray  # (buckets, outputs) float32
-    bias: np.ndarray  # (outputs,) float32
-    idf: np.ndarray | None  # (buckets,) float32
+    bias: np.ndarray  # (outputs,)
+    scale: np.ndarray | None = None  # (buckets,) float32
+    dense_weights: np.ndarray | None = None  # (dense inputs, outputs)
     # Added to the logits before choosing a label (e.g. to undo class priors for balanced recall).
-    label_offsets: np.ndarray  # (outputs,)
+    label_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    uses_lexicon: bool = False
+    stack_model: str | None = None
+    stack_scale: float = 1.0
+    keywords: CategoryMatcher | None = None
 
     @property
     def outputs(self) -> int:
         return int(self.weights.shape[1])
 
-    def logits(self, index_lists: Sequence[Sequence[int]]) -> np.ndarray:
-        count = len(index_lists)
-        lengths = np.fromiter((len(ix) for ix in index_lists), dtype=np.int64, count=count)
-        total = int(lengths.sum())
-        flat = np.fromiter(itertools.chain.from_iterable(index_lists), dtype=np.int64, count=total)
-        doc = np.repeat(np.arange(count), lengths)
-        if self.idf is not None:
-            scale = self.idf[flat]
-            norms = np.sqrt(np.bincount(doc, weights=scale * scale, minlength=count))
+    def logits(self, batch: FeatureBatch, dense: np.ndarray | None = None) -> np.ndarray:
+        count = batch.count
+        documents = batch.documents
+        buckets = batch.buckets
+        rows = self.weights[buckets]
+        if self.scale is not None:
+            scale = self.scale[buckets].astype(np.float64)
+            norms = np.sqrt(np.bincount(documents, weights=scale * scale, minlength=count))
         else:
             scale = None
-            norms = np.sqrt(lengths.astype(np.float64))
-        rows = self.weights[flat]
+            norms = np.sqrt(np.bincount(documents, minlength=count).astype(np.float64))
         out = np.empty((count, self.outputs), dtype=np.float64)
         for column in range(self.outputs):
             values = rows[:, column] if scale is None else rows[:, column] * scale
-            out[:, column] = np.bincount(doc, weights=values, minlength=count)
+            out[:, column] = np.bincount(documents, weights=values, minlength=count)
         out /= np.maximum(norms, 1e-12)[:, None]
+        if self.dense_weights is not None:
+            if dense is None or dense.shape != (count, self.dense_weights.shape[0]):
+                raise ModelFileError(
+                    f"model {self.name} needs {self.dense_weights.shape[0]} dense inputs per text"
+                )
+            out += dense @ self.dense_weights
         out += self.bias
         return out
+
+
+def dense_inputs(
+    model: LinearModel, batch: FeatureBatch, texts: Sequence[str], stacked_logits: np.ndarray | None
+) -> np.ndarray | None:
+    """The dense input columns of `model` for a batch, in the order its `Wd` rows expect."""
+    columns: list[np.ndarray] = []
+    if model.uses_lexicon:
+        if batch.dense is None:
+            raise ModelFileError(f"model {model.name} needs lexicon features; its featurizer has no lexicon")
+        columns.append(batch.dense)
+    if model.stack_model is not None:
+        if stacked_logits is None:
+            raise ModelFileError(f"model {model.name} needs the logits of {model.stack_model}")
+        columns.append(stacked_logits * model.stack_scale)
+    if model.keywords is not None:
+        matcher = model.keywords
+        columns.append(
+            np.array([[1.0 if matcher.category(t) else 0.0] for t in texts]).reshape(len(texts), 1)
+        )
+    return np.hstack(columns) if columns else None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -91,6 +132,25 @@ class ModelBundle:
     def get(self, name: str) -> LinearModel | None:
         return self.models.get(name)
 
+    def logits(
+        self, name: str, batch: FeatureBatch, texts: Sequence[str], memo: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Logits of model `name` for a batch (stacked models first; `memo` shares them across calls)."""
+        memo = {} if memo is None else memo
+        if name in memo:
+            return memo[name]
+        model = self.models.get(name)
+        if model is None:
+            raise KeyError(f"model bundle {self.version} has no model {name!r}")
+        stacked = self.logits(model.stack_model, batch, texts, memo) if model.stack_model else None
+        out = model.logits(batch, dense_inputs(model, batch, texts, stacked))
+        memo[name] = out
+        return out
+
+
+def _optional(arrays: Any, key: str, dtype: Any) -> np.ndarray | None:
+    return np.asarray(arrays[key], dtype=dtype) if key in arrays.files else None
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -98,6 +158,39 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def keyword_matcher(keywords: dict[str, list[str]] | None) -> CategoryMatcher | None:
+    if not keywords:
+        return None
+    return CategoryMatcher(
+        [CategoryRule("keyword", tuple(keywords.get("en", ())), tuple(keywords.get("zh", ())))]
+    )
+
+
+def build_model(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearModel:
+    """A runtime model from its meta entry and arrays (also used by training to score stacked inputs)."""
+    weights = np.asarray(arrays[f"{name}.W"], dtype=np.float16).astype(np.float32)
+    dense = spec.get("dense_inputs", [])
+    stack = spec.get("stack") or {}
+    scale = arrays.get(f"{name}.scale")
+    dense_weights = arrays.get(f"{name}.Wd")
+    return LinearModel(
+        name=name,
+        lang=spec["lang"],
+        classes=tuple(spec["classes"]),
+        weights=weights,
+        bias=np.asarray(arrays[f"{name}.b"], dtype=np.float32).astype(np.float64),
+        scale=None if scale is None else np.asarray(scale, dtype=np.float16).astype(np.float32),
+        dense_weights=None
+        if dense_weights is None
+        else np.asarray(dense_weights, dtype=np.float32).astype(np.float64),
+        label_offsets=np.asarray(spec.get("label_offsets", [0.0] * weights.shape[1]), dtype=np.float64),
+        uses_lexicon="lexicon" in dense,
+        stack_model=stack.get("model") if "stack" in dense else None,
+        stack_scale=float(stack.get("scale", 1.0)),
+        keywords=keyword_matcher(spec.get("keywords")) if "keywords" in dense else None,
+    )
 
 
 def load_bundle(manifest_path: str | Path | None = None) -> ModelBundle:
@@ -115,31 +208,29 @@ def load_bundle(manifest_path: str | Path | None = None) -> ModelBundle:
     actual = file_sha256(weights_file)
     if actual != manifest.get("sha256"):
         raise ModelFileError(f"{weights_file}: sha256 {actual} does not match the manifest")
-    with np.load(weights_file, allow_pickle=False) as arrays:
+    try:
+        with np.load(weights_file, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
         meta = json.loads(str(arrays["meta"]))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ModelFileError(f"{weights_file}: format {meta.get('format')!r}, expected {FORMAT_VERSION}")
-        featurizers: dict[str, HashedFeaturizer] = {}
-        for lang, spec in meta["featurizers"].items():
-            if spec["version"] != FEATURIZER_VERSION:
-                raise ModelFileError(
-                    f"{weights_file}: featurizer v{spec['version']}, this code computes v{FEATURIZER_VERSION}"
-                )
-            featurizers[lang] = HashedFeaturizer(lang, int(spec["bits"]), int(spec["max_n"]))
-        models: dict[str, LinearModel] = {}
-        for name, spec in meta["models"].items():
-            idf_key = f"{name}.idf"
-            weights = np.asarray(arrays[f"{name}.W"], dtype=np.float32)
-            models[name] = LinearModel(
-                name=name,
-                lang=spec["lang"],
-                classes=tuple(spec["classes"]),
-                weights=weights,
-                bias=np.asarray(arrays[f"{name}.b"], dtype=np.float64),
-                idf=np.asarray(arrays[idf_key], dtype=np.float32) if idf_key in arrays.files else None,
-                label_offsets=np.asarray(spec.get("label_offsets", [0.0] * weights.shape[1]), dtype=np.float64),
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{weights_file}: not a readable model file: {exc}") from exc
+    if meta.get("format") != FORMAT_VERSION:
+        raise ModelFileError(f"{weights_file}: format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+    featurizers: dict[str, HashedFeaturizer] = {}
+    for lang, spec in meta["featurizers"].items():
+        if spec["version"] != FEATURIZER_VERSION:
+            raise ModelFileError(
+                f"{weights_file}: featurizer v{spec['version']}, this code computes v{FEATURIZER_VERSION}"
             )
-    return ModelBundle(version=str(manifest.get("version", meta.get("version"))), featurizers=featurizers, models=models, meta=meta)
+        lexicon = None
+        if f"lexicon.{lang}.words" in arrays:
+            words = arrays[f"lexicon.{lang}.words"].tolist()
+            valences = arrays[f"lexicon.{lang}.valence"].astype(np.float64).tolist()
+            lexicon = dict(zip(words, valences, strict=True))
+        featurizers[lang] = HashedFeaturizer(lang, int(spec["bits"]), int(spec["max_n"]), lexicon)
+    models = {name: build_model(name, spec, arrays) for name, spec in meta["models"].items()}
+    version = str(manifest.get("version", meta.get("version")))
+    return ModelBundle(version=version, featurizers=featurizers, models=models, meta=meta)
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -153,6 +244,28 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             archive.writestr(info, buffer.getvalue(), compresslevel=9)
 
 
+def model_arrays(name: str, spec: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The stored arrays (float16 weights) and meta entry of one trained model spec."""
+    arrays = {
+        f"{name}.W": np.asarray(spec["W"], dtype=np.float16),
+        f"{name}.b": np.asarray(spec["b"], dtype=np.float32),
+    }
+    if spec.get("scale") is not None:
+        arrays[f"{name}.scale"] = np.asarray(spec["scale"], dtype=np.float16)
+    if spec.get("Wd") is not None:
+        arrays[f"{name}.Wd"] = np.asarray(spec["Wd"], dtype=np.float32)
+    meta = {
+        "lang": spec["lang"],
+        "classes": list(spec["classes"]),
+        "label_offsets": [float(x) for x in spec.get("label_offsets", [0.0] * len(spec["b"]))],
+        "dense_inputs": list(spec.get("dense_inputs", [])),
+        **({"stack": spec["stack"]} if spec.get("stack") else {}),
+        **({"keywords": spec["keywords"]} if spec.get("keywords") else {}),
+        **{k: v for k, v in spec.items() if k.startswith("info_")},
+    }
+    return arrays, meta
+
+
 def save_bundle(
     directory: Path,
     version: str,
@@ -161,7 +274,7 @@ def save_bundle(
     extra_manifest: dict[str, Any] | None = None,
     file_name: str = "text_models.npz",
 ) -> Path:
-    """Write `<file_name>` + `manifest.json`. `models[name]` holds W, b, optional idf, lang, classes, label_offsets."""
+    """Write `<file_name>` + `manifest.json` from trained model specs (see `model_arrays`)."""
     directory.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {
@@ -170,17 +283,17 @@ def save_bundle(
         "featurizers": {lang: f.describe() for lang, f in featurizers.items()},
         "models": {},
     }
+    for lang, featurizer in featurizers.items():
+        if featurizer.lexicon:
+            words = sorted(featurizer.lexicon)
+            arrays[f"lexicon.{lang}.words"] = np.array(words, dtype=str)
+            arrays[f"lexicon.{lang}.valence"] = np.array(
+                [featurizer.lexicon[w] for w in words], dtype=np.float16
+            )
     for name, spec in models.items():
-        arrays[f"{name}.W"] = np.asarray(spec["W"], dtype=np.float16)
-        arrays[f"{name}.b"] = np.asarray(spec["b"], dtype=np.float32)
-        if spec.get("idf") is not None:
-            arrays[f"{name}.idf"] = np.asarray(spec["idf"], dtype=np.float16)
-        meta["models"][name] = {
-            "lang": spec["lang"],
-            "classes": list(spec["classes"]),
-            "label_offsets": [float(x) for x in spec.get("label_offsets", [0.0] * len(spec["b"]))],
-            **{k: v for k, v in spec.items() if k.startswith("info_")},
-        }
+        model_array, model_meta = model_arrays(name, spec)
+        arrays.update(model_array)
+        meta["models"][name] = model_meta
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     weights_file = directory / file_name
     write_npz(weights_file, arrays)
@@ -191,5 +304,7 @@ def save_bundle(
         "format": FORMAT_VERSION,
         **(extra_manifest or {}),
     }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (directory / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return weights_file

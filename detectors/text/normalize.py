@@ -28,6 +28,11 @@ def safe_text(value: Any, max_chars: int) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         text = _SURROGATE.sub("\ufffd", text)
-    text = _CONTROL.sub("", text)
-    text = _SPACE.sub(" ", text).strip()
-    return text[:max_chars]
+    # Fast path: most posts are printable with single spaces (isprintable is False for \n, \t, NUL, ...).
+    if not text.isprintable():
+        text = _SPACE.sub(" ", _CONTROL.sub("", text))
+    elif "  " in text:
+        text = _SPACE.sub(" ", text)
+    elif not text.isascii() and _CONTROL.search(text) is not None:  # zero-width/bidi marks are "printable"
+        text = _CONTROL.sub("", text)
+    return text.strip()[:max_chars]

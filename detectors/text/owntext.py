@@ -17,8 +17,9 @@ import unicodedata
 _CHAIN = re.compile(r"//\s*@|(?<![\w@])RT\s*@|(?<![\w@])RT:", re.IGNORECASE)
 # Weibo reply prefix: the comment's own text follows it.
 _REPLY = re.compile(r"^\s*(?:回复|回覆|reply)\s*@[^\s:：]{1,40}\s*[:：]\s*", re.IGNORECASE)
-# A mention runs until whitespace or punctuation; Weibo names may be CJK.
-_MENTION = re.compile(r"@[^\s@:：,，。.!！?？;；、/()（）\[\]【】'\"“”]{1,40}[:：]?")
+# A mention starts a token (not an e-mail address) and runs until whitespace or punctuation; Weibo names
+# may be CJK.
+_MENTION = re.compile(r"(?<![\w.])@[^\s@:：,，。.!！?？;；、/()（）\[\]【】'\"“”]{1,40}[:：]?")
 _FORWARD_ONLY = re.compile(
     r"^(?:转发微博|轉發微博|转发|轉發|repost|retweet|rt|分享|share|轉)[\s.。!！~～]*$", re.IGNORECASE
 )
@@ -27,13 +28,14 @@ _SPACE = re.compile(r"\s+")
 
 def own_text(text: str) -> str:
     """The own words of a (safe, see `normalize.safe_text`) post text; "" when there are none."""
-    text = _REPLY.sub("", text, count=1)
-    chain = _CHAIN.search(text)
-    if chain is not None:
-        text = text[: chain.start()]
-    text = _MENTION.sub(" ", text)
-    text = _SPACE.sub(" ", text).strip()
-    if not text or _FORWARD_ONLY.match(text) or not has_content(text):
+    if "@" in text or "rt:" in text or "RT:" in text or "Rt:" in text:
+        text = _REPLY.sub("", text, count=1)
+        chain = _CHAIN.search(text)
+        if chain is not None:
+            text = text[: chain.start()]
+        text = _SPACE.sub(" ", _MENTION.sub(" ", text))
+    text = text.strip()
+    if not text or (len(text) <= 12 and _FORWARD_ONLY.match(text)) or not has_content(text):
         return ""
     return text
 

@@ -106,7 +106,8 @@ def test_images_are_pinned(services):
         assert image, f"{name}: every service names its image (built ones get an explicit tag)"
         repository, _, tag = image.rpartition(":")
         assert repository and tag and "/" not in tag, f"{name}: {image} has no explicit tag"
-        assert tag != "latest" and re.match(r"^\d+\.\d+\.\d+", tag), (
+        # Prometheus tags its releases with a leading v (prom/prometheus:v2.53.3).
+        assert tag != "latest" and re.match(r"^v?\d+\.\d+\.\d+", tag), (
             f"{name}: {image} is not pinned to a release"
         )
         if "build" in service:
@@ -259,7 +260,7 @@ def test_producer_feeds_a_scenario_that_exists(services):
 
 
 def test_long_running_services_have_healthchecks(services):
-    for name in ("kafka", "worker"):
+    for name in ("kafka", "worker", "prometheus", "grafana"):
         check = services[name].get("healthcheck")
         assert check and check.get("test") and not check.get("disable"), name
         assert check["test"][0] in ("CMD", "CMD-SHELL"), name
@@ -294,3 +295,51 @@ def test_published_ports_stay_on_loopback(services):
     for name, service in services.items():
         for mapping in service.get("ports") or []:
             assert str(mapping).startswith("127.0.0.1:"), f"{name}: {mapping} is published beyond loopback"
+
+
+# ------------------------------------------------------------------------------------- Prometheus and Grafana
+
+
+def _mount_source(service: dict[str, Any], target: str) -> Path:
+    for volume in service.get("volumes") or []:
+        source, mounted = str(volume).split(":")[:2]
+        if mounted == target:
+            return REPO / source
+    raise AssertionError(f"nothing is mounted at {target}")
+
+
+def test_prometheus_scrapes_the_worker_with_the_repository_config(services):
+    prometheus = services["prometheus"]
+    directory = _mount_source(prometheus, "/etc/prometheus")
+    assert directory == REPO / "deploy" / "prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command(prometheus)
+    config = yaml.safe_load((directory / "prometheus.yml").read_text(encoding="utf-8"))
+    port = environment(services["worker"])["CRISISWATCH_METRICS__PORT"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    # The rules select up{job="crisiswatch"}.
+    targets = [t for sc in jobs["crisiswatch"]["static_configs"] for t in sc["targets"]]
+    assert targets == [f"worker:{port}"]
+    for rule_file in config["rule_files"]:
+        assert (directory / rule_file).exists(), rule_file
+
+
+def test_grafana_provisions_the_dashboard_on_the_compose_prometheus(services):
+    grafana = services["grafana"]
+    provisioning = _mount_source(grafana, "/etc/grafana/provisioning")
+    dashboards = _mount_source(grafana, "/var/lib/grafana/dashboards")
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    datasources = yaml.safe_load(
+        (provisioning / "datasources" / "crisiswatch.yml").read_text(encoding="utf-8")
+    )
+    (source,) = datasources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards" / "crisiswatch.yml").read_text(encoding="utf-8"))
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    files = sorted(dashboards.glob("*.json"))
+    assert files, "no dashboard to provision"
+    for file in files:
+        dashboard = json.loads(file.read_text(encoding="utf-8"))
+        uids = {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p}
+        assert uids == {source["uid"]}, f"{file.name}: panels use {uids}"
+    home = environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (dashboards / Path(home).name).exists()

@@ -1,0 +1,100 @@
+"""Exit when the worker stops making progress while input is waiting, so its supervisor restarts it.
+
+Faust and aiokafka have open reports of consumers that hang after a broker restart: connected, no
+errors, no fetches. The watchdog asks the broker for the input's end offsets with its own short-lived
+client (the hung one cannot be trusted) and compares them with what the agents last processed. When a
+partition has had input waiting for `stall_s` with no progress, it exits with status 3.
+A broker that cannot be reached is not a hang of ours: the watchdog waits for it instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+log = logging.getLogger("crisiswatch.watchdog")
+
+EXIT_STALLED = 3
+
+
+class ProgressWatchdog:
+    def __init__(self, stall_s: float, end_offsets: Callable[[], Mapping[int, int] | None], monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.stall_s = stall_s
+        self._end_offsets = end_offsets
+        self._monotonic = monotonic
+        # partition -> next offset to process (last processed + 1), and when it last moved
+        self.positions: dict[int, int] = {}
+        self._moved_at: dict[int, float] = {}
+
+    def processed(self, partition: int, offset: int) -> None:
+        if offset + 1 > self.positions.get(partition, -1):
+            self.positions[partition] = offset + 1
+            self._moved_at[partition] = self._monotonic()
+
+    def pause(self) -> None:
+        """Rebalancing or recovering is not a stall: restart every partition's clock."""
+        now = self._monotonic()
+        self._moved_at = dict.fromkeys(self._moved_at, now)
+
+    def stalled_partitions(self, assigned: set[int]) -> list[int]:
+        """Assigned partitions with input waiting and no progress for `stall_s`; [] when unknowable."""
+        ends = self._end_offsets()
+        if ends is None:
+            return []
+        now = self._monotonic()
+        stalled = []
+        for partition in sorted(assigned):
+            end = ends.get(partition)
+            position = self.positions.get(partition)
+            if end is None or position is None or end <= position:
+                if end is not None and position is None:
+                    # Never processed anything here: start the clock at the first check.
+                    self._moved_at.setdefault(partition, now)
+                    if end > 0 and now - self._moved_at[partition] >= self.stall_s:
+                        stalled.append(partition)
+                continue
+            if now - self._moved_at.get(partition, now) >= self.stall_s:
+                stalled.append(partition)
+        return stalled
+
+
+def kafka_end_offsets(client_options: Mapping[str, Any], topic: str) -> Callable[[], Mapping[int, int] | None]:
+    """A function returning the topic's end offsets per partition, or None when the broker is unreachable."""
+
+    def fetch() -> Mapping[int, int] | None:
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+
+        try:
+            consumer = KafkaConsumer(request_timeout_ms=10_000, api_version_auto_timeout_ms=5_000, **client_options)
+        except (KafkaError, OSError, ValueError):
+            return None
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: int(offset) for tp, offset in ends.items()}
+        except (KafkaError, OSError, ValueError):
+            return None
+        finally:
+            consumer.close()
+
+    return fetch
+
+
+async def run_watchdog(watchdog: ProgressWatchdog, assigned: Callable[[], set[int]], check_every_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(check_every_s)
+        partitions = assigned()
+        if not partitions:
+            watchdog.pause()
+            continue
+        stalled = await loop.run_in_executor(None, watchdog.stalled_partitions, partitions)
+        if stalled:
+            log.error("no progress for %.0f s on partitions %s with input waiting: exiting for a restart", watchdog.stall_s, stalled)
+            logging.shutdown()
+            os._exit(EXIT_STALLED)

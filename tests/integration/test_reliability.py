@@ -1,0 +1,297 @@
+"""Crashes, failover, broker restarts and bad reloads, against the real broker and a real HTTP receiver.
+
+Each test runs `crisiswatch worker` processes with the short Faust test profile and asserts behaviour:
+nothing lost (every planted reaction applied to the cascade state exactly once), nothing paged twice
+(one firing event id per incident; the webhook receiver never sees an event id twice).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import planted
+import pytest
+from kafka_broker import create_topic
+from worker_process import WorkerConfig, WorkerProcess, free_port, produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+REACTIONS = len(planted.planted_surge(0)) - 1
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records every request's event-id header and body."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with owner.lock:
+                    owner.requests.append((self.headers.get("X-Crisiswatch-Event-Id", ""), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def event_ids(self) -> list[str]:
+        with self.lock:
+            return [event_id for event_id, _ in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    hook = Receiver()
+    hook.thread.start()
+    try:
+        yield hook
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+
+
+def alerting_to(receiver: Receiver) -> dict[str, Any]:
+    return {
+        "alerting": {
+            "receivers": [{"name": "hook", "webhook": {"url": receiver.url}}],
+            "route": {"receiver": "hook", "group_wait_s": 0, "group_wait_critical_s": 0, "group_by": ["incident_id"]},
+        }
+    }
+
+
+def committed_everything(bootstrap: str, config: WorkerConfig) -> bool:
+    """The group has committed the end of every partition of every topic it consumes (posts, brands, outbox)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.admin import KafkaAdminClient
+
+    topics = [config.posts_topic, f"{config.app_id}-brand-observations", config.alerts_topic]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics for p in range(config.partitions)]
+        committed = admin.list_group_offsets({config.app_id: partitions}).get(config.app_id, {})
+        ends = consumer.end_offsets(partitions)
+        return all(ends[tp] == 0 or (committed.get(tp) is not None and committed[tp].offset >= ends[tp]) for tp in partitions)
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str, workers: list[WorkerProcess] = ()) -> None:  # type: ignore[assignment]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    logs = "\n\n".join(f"--- {w.name}\n{w.log_tail(30)}" for w in workers)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{logs}")
+
+
+def latest_cascade_state(bootstrap: str, config: WorkerConfig, root_id: str) -> dict[str, Any]:
+    """The cascade's state as the changelog holds it: what a recovering worker restores."""
+    messages = read_topic(bootstrap, f"{config.app_id}-cascade-state-changelog")
+    values = [m.value for m in messages if m.key == root_id.encode()]
+    assert values, f"no changelog entry for {root_id}"
+    return json.loads(values[-1])
+
+
+def surge_events(bootstrap: str, config: WorkerConfig) -> list[dict[str, Any]]:
+    events = [json.loads(m.value) for m in read_topic(bootstrap, config.alerts_topic)]
+    return [e for e in events if e["root_id"] == planted.SURGE_ROOT and e["detector"] == "forward_surge"]
+
+
+def split_stream() -> tuple[list[bytes], list[bytes]]:
+    """The stream cut in the middle of the planted surge."""
+    encoded = planted.encode(planted.stream())
+    surge_positions = [i for i, raw in enumerate(encoded) if planted.SURGE_ROOT.encode() in raw]
+    cut = surge_positions[len(surge_positions) // 2]
+    return encoded[:cut], encoded[cut:]
+
+
+def test_kill_9_mid_surge_recovers_state_exactly_once(kafka_bootstrap: str, tmp_path: Path, receiver: Receiver) -> None:
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG, extra=alerting_to(receiver))
+    create_topic(kafka_bootstrap, config.posts_topic, partitions=config.partitions)
+    first, second = split_stream()
+    worker = WorkerProcess(config, "first").start()
+    try:
+        worker.wait_ready()
+        produce(kafka_bootstrap, config.posts_topic, first)
+        worker.wait_for(lambda s: s.get("consumed", 0) >= len(first), what="first half consumed")
+        time.sleep(0.3)  # let a state write be in flight: the kill may land anywhere
+    finally:
+        worker.kill()
+    produce(kafka_bootstrap, config.posts_topic, second)
+    restarted = WorkerProcess(config, "second").start()
+    try:
+        restarted.wait_ready()
+        wait_until(lambda: committed_everything(kafka_bootstrap, config), 120, "all input committed", [restarted])
+        state = latest_cascade_state(kafka_bootstrap, config, planted.SURGE_ROOT)
+        engine = state["engine"]
+        # Every planted reaction applied exactly once, across the crash and the redelivery.
+        assert engine["counts"][0] + engine["counts"][1] == REACTIONS
+        events = surge_events(kafka_bootstrap, config)
+        firing_ids = {e["id"] for e in events if e["status"] == "firing"}
+        assert len(firing_ids) == 1, events
+        wait_until(lambda: len(receiver.event_ids()) > 0, 30, "a notification at the receiver", [restarted])
+    finally:
+        assert restarted.terminate() == 0, restarted.log_tail()
+    # The receiver's idempotency key is the notification id: none arrived twice.
+    duplicates = [event_id for event_id, count in Counter(receiver.event_ids()).items() if count > 1]
+    assert not duplicates, duplicates
+
+
+def incident_set(events: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    return {(e["brand"], e["detector"], e["root_id"], e["status"], e["severity"]) for e in events}
+
+
+def test_failover_between_two_workers_gives_the_healthy_incidents(kafka_bootstrap: str, tmp_path: Path) -> None:
+    # Long enough after the surge for every incident to have settled (resolved) in both runs: the order in
+    # which brand observations from different partitions interleave is not fixed, the end state is.
+    encoded = planted.encode(planted.stream(duration_s=4 * 3600.0))
+
+    healthy_config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path / "healthy", brands=planted.BRAND_CONFIG)
+    healthy_config.directory.mkdir()
+    create_topic(kafka_bootstrap, healthy_config.posts_topic, partitions=4)
+    healthy = WorkerProcess(healthy_config, "healthy").start()
+    try:
+        healthy.wait_ready()
+        produce(kafka_bootstrap, healthy_config.posts_topic, encoded)
+        wait_until(lambda: committed_everything(kafka_bootstrap, healthy_config), 120, "healthy run committed", [healthy])
+        time.sleep(2)
+    finally:
+        healthy.terminate()
+    expected = incident_set([json.loads(m.value) for m in read_topic(kafka_bootstrap, healthy_config.alerts_topic)])
+    assert any(key[2] == planted.SURGE_ROOT for key in expected)
+
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path / "pair", brands=planted.BRAND_CONFIG)
+    config.directory.mkdir()
+    create_topic(kafka_bootstrap, config.posts_topic, partitions=4)
+    one = WorkerProcess(config, "one").start()
+    two = WorkerProcess(config, "two").start()
+    try:
+        one.wait_ready()
+        two.wait_ready()
+        wait_until(lambda: one.get_json("/ready")[1]["assigned_partitions"] > 0 and two.get_json("/ready")[1]["assigned_partitions"] > 0, 60, "both workers assigned", [one, two])
+        half = len(encoded) // 2
+        produce(kafka_bootstrap, config.posts_topic, encoded[:half])
+        wait_until(lambda: one.stats().get("consumed", 0) + two.stats().get("consumed", 0) >= half, 60, "first half consumed", [one, two])
+        two.kill()
+        produce(kafka_bootstrap, config.posts_topic, encoded[half:])
+        wait_until(lambda: committed_everything(kafka_bootstrap, config), 120, "survivor committed everything", [one])
+        time.sleep(2)
+        state = latest_cascade_state(kafka_bootstrap, config, planted.SURGE_ROOT)
+        assert state["engine"]["counts"][0] + state["engine"]["counts"][1] == REACTIONS
+    finally:
+        one.terminate()
+        two.kill()
+    got_events = [json.loads(m.value) for m in read_topic(kafka_bootstrap, config.alerts_topic)]
+    got = incident_set(got_events)
+    assert {k for k in got if k[3] == "firing"} == {k for k in expected if k[3] == "firing"}
+    assert got == expected
+    firing_ids = Counter(e["incident_id"] for e in got_events if e["status"] == "firing")
+    assert all(count == 1 for count in firing_ids.values()), firing_ids
+
+
+def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Path) -> None:
+    bootstrap = own_kafka_broker.bootstrap
+    config = WorkerConfig(bootstrap=bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG, extra={"kafka": {"watchdog_stall_s": 15}})
+    create_topic(bootstrap, config.posts_topic, partitions=config.partitions)
+    first, second = split_stream()
+    worker = WorkerProcess(config, "w").start()
+    restarts = 0
+    try:
+        worker.wait_ready()
+        produce(bootstrap, config.posts_topic, first)
+        worker.wait_for(lambda s: s.get("consumed", 0) >= len(first), what="first half")
+        own_kafka_broker.stop()
+        time.sleep(3)
+        own_kafka_broker.start()
+        restarted_at = time.monotonic()
+        produce(bootstrap, config.posts_topic, second)
+
+        def resumed() -> bool:
+            nonlocal worker, restarts
+            if worker.process is not None and worker.process.poll() is not None:
+                # The supervisor's part: a worker that exits (watchdog, status 3) is started again.
+                assert worker.process.returncode == 3, worker.log_tail()
+                restarts += 1
+                worker = WorkerProcess(config, f"w{restarts}").start()
+            try:
+                return committed_everything(bootstrap, config)
+            except Exception:  # noqa: BLE001 - the broker may still be electing leaders
+                return False
+
+        wait_until(resumed, 150, "all input committed after the broker restart", [worker])
+        recovery_s = time.monotonic() - restarted_at
+        state = latest_cascade_state(bootstrap, config, planted.SURGE_ROOT)
+        assert state["engine"]["counts"][0] + state["engine"]["counts"][1] == REACTIONS
+        assert surge_events(bootstrap, config), "the surge still fires"
+        print(f"resumed {recovery_s:.1f} s after the broker came back, {restarts} watchdog restart(s)")
+    finally:
+        worker.terminate()
+
+
+def test_bad_config_on_reload_is_refused_and_the_old_one_keeps_running(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG)
+    create_topic(kafka_bootstrap, config.posts_topic, partitions=config.partitions)
+    worker = WorkerProcess(config).start()
+    try:
+        worker.wait_ready()
+        good = worker.config_path.read_text()
+        worker.config_path.write_text(good + "\nalerting:\n  route: {receiver: nobody}\n")
+        assert worker.process is not None
+        worker.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "config reload refused" in worker.log_path.read_text(errors="replace"), 30, "the refusal in the log", [worker])
+        log = worker.log_path.read_text(errors="replace")
+        assert str(worker.config_path) in log and "alerting.route" in log
+        posts = planted.encode(planted.normal_traffic(5, planted.START_S, 600, 6))
+        produce(kafka_bootstrap, config.posts_topic, posts)
+        worker.wait_for(lambda s: s.get("consumed", 0) >= len(posts), what="processing after the refused reload")
+        assert worker.get_json("/ready")[0] == 200
+        worker.config_path.write_text(good)
+        worker.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "config reloaded" in worker.log_path.read_text(errors="replace"), 30, "the reload", [worker])
+    finally:
+        assert worker.terminate() == 0
+
+
+def test_unusable_state_directory_fails_at_start_with_a_clear_error(kafka_bootstrap: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, extra={"kafka": {"data_dir": str(blocker / "data")}})
+    worker = WorkerProcess(config).start()
+    assert worker.process is not None
+    assert worker.process.wait(60) == 2
+    log = worker.log_path.read_text(errors="replace")
+    assert "kafka.data_dir" in log and str(blocker / "data") in log and "writable directory" in log
+
+
+def test_http_endpoints_listen_on_loopback_only(kafka_bootstrap: str, tmp_path: Path) -> None:
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path)
+    worker = WorkerProcess(config).start()
+    try:
+        worker.wait_ready()
+        listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        ours = [fields[1] for fields in listening if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == worker.port]
+        assert ours == ["0100007F:%04X" % worker.port], ours  # 127.0.0.1 only
+    finally:
+        worker.terminate()
