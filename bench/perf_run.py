@@ -518,7 +518,7 @@ class Bench:
         runs: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         loads = []
         for repeat in range(self.args.repeats):
-            for kind in ("aiokafka", "faust-iterate", "faust-table"):
+            for kind in self.args.ceilings.split(",") if self.args.ceilings else []:
                 loads.append(load_average())
                 result = self.run_ceiling(kind, topic, data.count)
                 runs[kind].append(result)
@@ -533,15 +533,15 @@ class Bench:
                 f"repeat {repeat + 1}: worker         {result['posts_per_s']:9.0f} posts/s cascade side, "
                 f"{result['posts_per_s_end_to_end'] or 0:.0f} end to end ({result['posts_per_cpu_s']:.0f} per CPU-s, load {loads[-1]:.1f})"
             )
-        summary = {kind: median([r["posts_per_s"] for r in rs]) for kind, rs in runs.items()}
+        summary: dict[str, Any] = {kind: median([r["posts_per_s"] for r in rs]) for kind, rs in runs.items()}
         summary["worker_end_to_end"] = median(
             [r["posts_per_s_end_to_end"] for r in runs["worker"] if r["posts_per_s_end_to_end"]]
         )
         summary["per_cpu_s"] = {kind: median([r["posts_per_cpu_s"] for r in rs]) for kind, rs in runs.items()}
         worker_rate = summary["worker_end_to_end"]
-        summary["ratio_worker_to_aiokafka"] = worker_rate / summary["aiokafka"]
-        summary["ratio_worker_to_faust_iterate"] = worker_rate / summary["faust-iterate"]
-        summary["ratio_worker_to_faust_table"] = worker_rate / summary["faust-table"]
+        for kind in ("aiokafka", "faust-iterate", "faust-table"):
+            if kind in summary:
+                summary[f"ratio_worker_to_{kind.replace('-', '_')}"] = worker_rate / summary[kind]
         summary["load_average"] = {"min": min(loads), "median": median(loads), "max": max(loads)}
         self.results["phases"]["throughput"] = {"summary": summary, "runs": runs}
         log(
@@ -1163,6 +1163,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="size of the throughput topic: week preset x this (~116k posts per unit)",
     )
     parser.add_argument(
+        "--ceilings", default="aiokafka,faust-iterate,faust-table", help="ceiling processes to measure ('' for the worker only)"
+    )
+    parser.add_argument(
         "--profile-s",
         type=float,
         default=0.0,
@@ -1255,8 +1258,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.snapshot and "CRISISWATCH_PERF_SNAPSHOT" not in os.environ:
         use_snapshot(args.snapshot, args.patch)
-    # SIGTERM (kill of the job) unwinds like Ctrl-C, so the workers and the broker started here are stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
@@ -1269,6 +1270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(ValueError):
             previous = json.loads(out.read_text())
     with Bench(args) as bench:
+        # SIGTERM (kill of the job): stop the workers and the broker started here, then exit at once.
+        def terminate(signum: int, frame: Any) -> None:
+            bench.__exit__(None, None, None)
+            os._exit(143)
+
+        signal.signal(signal.SIGTERM, terminate)
         bench.results["phases"] = dict(previous.get("phases", {}))
         try:
             for phase in PHASES:

@@ -55,9 +55,23 @@ def _lines(data_root: Path, count: int) -> list[str]:
             with open(path, encoding="utf-8", newline="") as handle:
                 pools.append([r[0].replace("\n", " ") for r in list(csv.reader(handle, delimiter="\t"))[1:]])
     if len(pools) != 2:
-        words_en = (
-            ["my", "order", "never", "arrived", "the", "service", "was", "great", "terrible", "phone", "battery", "love", "hate", "refund", "why"]
-        )
+        words_en = [
+            "my",
+            "order",
+            "never",
+            "arrived",
+            "the",
+            "service",
+            "was",
+            "great",
+            "terrible",
+            "phone",
+            "battery",
+            "love",
+            "hate",
+            "refund",
+            "why",
+        ]
         chars_zh = list("快递太慢了客服不理人质量很好开心失望手机电池外卖凉了差评喜欢")
         pools = [
             [" ".join(rng.choice(words_en) for _ in range(rng.randint(5, 20))) for _ in range(5000)],
@@ -101,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--input",
                     str(source),
                 ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                capture_output=True,
                 env=env,
                 check=True,
             )

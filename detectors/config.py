@@ -129,6 +129,10 @@ class NegativeSurgeConfig:
     # Baseline prior, as pseudo-counts at this share, before a brand has history.
     prior_share: float = 0.25
     prior_posts: float = 50.0
+    # A brand-wide negative surge pages only once the baseline has learnt from this many own-text posts:
+    # a brand whose normal share is far from the prior must not page on its first hour (a warm start from
+    # `replay --save-state` skips the wait).
+    baseline_min_posts: int = 200
     baseline_half_life_s: float = 7 * 86400.0
     # Spread evidence for the brand: negatives in the window at least this multiple of the expected number.
     spread_ratio: float = 2.0
@@ -151,6 +155,7 @@ class NegativeSurgeConfig:
         require(0 <= self.overdispersion < 1, "overdispersion", self.overdispersion, "a number in [0, 1)")
         require(0 < self.prior_share < 1, "prior_share", self.prior_share, "a number in (0, 1)")
         _positive("prior_posts", self.prior_posts)
+        require(self.baseline_min_posts >= 0, "baseline_min_posts", self.baseline_min_posts, "an integer >= 0")
         _positive("baseline_half_life_s", self.baseline_half_life_s)
         require(self.spread_ratio >= 1, "spread_ratio", self.spread_ratio, "a number >= 1")
         require(

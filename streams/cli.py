@@ -7,8 +7,8 @@ rejects), 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any

@@ -70,7 +70,7 @@ def kafka_end_offsets(client_options: Mapping[str, Any], topic: str) -> Callable
         from kafka.errors import KafkaError
 
         try:
-            consumer = KafkaConsumer(request_timeout_ms=10_000, api_version_auto_timeout_ms=5_000, **client_options)
+            consumer = KafkaConsumer(request_timeout_ms=10_000, bootstrap_timeout_ms=5_000, **client_options)
         except (KafkaError, OSError, ValueError):
             return None
         try:

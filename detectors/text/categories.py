@@ -398,11 +398,11 @@ class CategoryMatcher:
                 words = _WORDS.findall(raw.rstrip("*"))
                 if not words:
                     continue
-                prefix = raw.endswith("*")
+                wildcard = raw.endswith("*")
                 if len(words) == 1:
-                    table = self._prefix if prefix else self._exact
+                    table = self._prefix if wildcard else self._exact
                     table.setdefault(words[0], set()).add(position)
-                elif prefix:
+                elif wildcard:
                     self._phrase_prefixes.setdefault(" " + " ".join(words), set()).add(position)
                 else:
                     self._phrases.setdefault(" " + " ".join(words) + " ", set()).add(position)
@@ -431,17 +431,17 @@ class CategoryMatcher:
         words = _WORDS.findall(low)
         joined = ""
         for word in set(words):
-            owners = self._exact.get(word)
-            if owners:
-                hit(word, owners)
+            exact_owners = self._exact.get(word)
+            if exact_owners:
+                hit(word, exact_owners)
             for prefix in self._prefix_by_head.get(word[:3], ()):
                 if word.startswith(prefix):
                     hit(prefix + "*", self._prefix[prefix])
             for phrase in self._phrases_by_head.get(word, ()):
                 joined = joined or " " + " ".join(words) + " "
                 if phrase in joined:
-                    exact = self._phrases.get(phrase)
-                    hit(phrase, exact if exact is not None else self._phrase_prefixes[phrase])
+                    phrase_owners = self._phrases.get(phrase)
+                    hit(phrase, phrase_owners if phrase_owners is not None else self._phrase_prefixes[phrase])
         if not found:
             return None
         best = min(found, key=lambda position: (-len(found[position]), position))

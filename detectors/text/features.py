@@ -31,7 +31,39 @@ _EN_TOKEN = re.compile(_EMOTICON + r"|@user|\w+(?:'\w+)?|[!?]{2,}|[^\s\w]")
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _ZH_TOKEN = re.compile(rf"\[[^\[\]\s]{{1,8}}\]|[{_HAN}]|[^\W{_HAN}]+|[!?！？]{{2,}}|[^\s\w]")
 _NEGATORS = frozenset(
-    ["not", "no", "never", "cannot", "nothing", "nobody", "none", "nor", "neither", "nowhere", "without", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant", "couldnt", "wont", "wouldnt", "shouldnt", "aint", "hasnt", "havent", "hadnt", "mustnt", "neednt", "hardly", "barely"]
+    [
+        "not",
+        "no",
+        "never",
+        "cannot",
+        "nothing",
+        "nobody",
+        "none",
+        "nor",
+        "neither",
+        "nowhere",
+        "without",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "cant",
+        "couldnt",
+        "wont",
+        "wouldnt",
+        "shouldnt",
+        "aint",
+        "hasnt",
+        "havent",
+        "hadnt",
+        "mustnt",
+        "neednt",
+        "hardly",
+        "barely",
+    ]
 )
 _NEGATION_CUE = re.compile(r"\b(?:" + "|".join(sorted(_NEGATORS)) + r")\b|n't")
 _SCOPE_END = frozenset([".", ",", ";", ":", "!", "?", "but"])

@@ -246,7 +246,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def model_arrays(name: str, spec: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The stored arrays (float16 weights) and meta entry of one trained model spec."""
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         f"{name}.W": np.asarray(spec["W"], dtype=np.float16),
         f"{name}.b": np.asarray(spec["b"], dtype=np.float32),
     }
@@ -254,7 +254,7 @@ def model_arrays(name: str, spec: dict[str, Any]) -> tuple[dict[str, np.ndarray]
         arrays[f"{name}.scale"] = np.asarray(spec["scale"], dtype=np.float16)
     if spec.get("Wd") is not None:
         arrays[f"{name}.Wd"] = np.asarray(spec["Wd"], dtype=np.float32)
-    meta = {
+    meta: dict[str, Any] = {
         "lang": spec["lang"],
         "classes": list(spec["classes"]),
         "label_offsets": [float(x) for x in spec.get("label_offsets", [0.0] * len(spec["b"]))],

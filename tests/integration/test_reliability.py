@@ -292,6 +292,23 @@ def test_http_endpoints_listen_on_loopback_only(kafka_bootstrap: str, tmp_path: 
         worker.wait_ready()
         listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
         ours = [fields[1] for fields in listening if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == worker.port]
-        assert ours == ["0100007F:%04X" % worker.port], ours  # 127.0.0.1 only
+        assert ours == [f"0100007F:{worker.port:04X}"], ours  # 127.0.0.1 only
     finally:
         worker.terminate()
+
+
+def test_watchdog_reads_end_offsets_from_the_real_broker(kafka_bootstrap: str) -> None:
+    from kafka_broker import unique_topic
+
+    from crisiswatch.streams.watchdog import ProgressWatchdog, kafka_end_offsets
+
+    topic = create_topic(kafka_bootstrap, unique_topic("watchdog"), partitions=2)
+    produce(kafka_bootstrap, topic, [b'{"id": "a"}', b'{"id": "b"}', b'{"id": "c"}'])
+    ends = kafka_end_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic)()
+    assert ends is not None and sum(ends.values()) == 3
+    clock = [0.0]
+    watchdog = ProgressWatchdog(10.0, kafka_end_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic), monotonic=lambda: clock[0])
+    assert watchdog.stalled_partitions({0, 1}) == []
+    clock[0] = 11.0
+    assert watchdog.stalled_partitions({0, 1}) == sorted(p for p, end in ends.items() if end > 0)
+    assert kafka_end_offsets({"bootstrap_servers": ["127.0.0.1:1"]}, topic)() is None
