@@ -35,6 +35,7 @@ import json
 import math
 import os
 import platform
+import random
 import shutil
 import signal
 import statistics
@@ -115,7 +116,7 @@ def code_version() -> dict[str, Any]:
 
     snapshot = os.environ.get("CRISISWATCH_PERF_SNAPSHOT")
     if snapshot:
-        if snapshot.startswith("WORKTREE"):
+        if snapshot.startswith("WORKTREE") or Path(snapshot.split()[0]).is_dir():
             return {
                 "snapshot": snapshot,
                 "commit": git("rev-parse", "HEAD").strip(),
@@ -613,6 +614,8 @@ class Bench:
         await asyncio.sleep(self.args.latency_warmup_s)
         latencies: list[float] = []
         failures: list[str] = []
+        timeouts = 0
+        jitter = random.Random(7)
         loads = []
         run_id = os.urandom(3).hex()
         for trial in range(trials):
@@ -641,9 +644,10 @@ class Bench:
             loads.append(load_average())
             sent_t = time.monotonic()
             await producer.send(topic, key=root.encode(), value=value)
-            arrival = await asyncio.to_thread(self.receiver.wait_for, for_brand, 15.0)
+            arrival = await asyncio.to_thread(self.receiver.wait_for, for_brand, self.args.latency_timeout_s)
             if arrival is None:
-                failures.append(f"trial {trial}: no page within 15 s")
+                failures.append(f"trial {trial}: no page within {self.args.latency_timeout_s:g} s")
+                timeouts += 1
                 continue
             incident = arrival[1]["incident"]
             if incident.get("severity") != "critical" or incident.get("root_id") != root:
@@ -651,7 +655,8 @@ class Bench:
                     f"trial {trial}: first page was {incident.get('detector')}/{incident.get('severity')} for {incident.get('root_id')}"
                 )
             latencies.append(arrival[0] - sent_t)
-            await asyncio.sleep(self.args.latency_spacing_s)
+            # Seeded jitter: a fixed period would lock the trials' phase to any periodic timer in the worker.
+            await asyncio.sleep(self.args.latency_spacing_s + jitter.uniform(0.0, 1.0))
         stop.set()
         await load_task
         await producer.stop()
@@ -661,10 +666,12 @@ class Bench:
             "trials_ok": len(latencies),
             "failures": failures,
             "latencies_s": [round(x, 4) for x in latencies],
-            "p50_s": percentile(latencies, 50),
-            "p90_s": percentile(latencies, 90),
-            "p99_s": percentile(latencies, 99),
+            # A trial without a page counts as infinitely late: p99 is only finite when (almost) all arrived.
+            "p50_s": percentile(latencies + [math.inf] * timeouts, 50),
+            "p90_s": percentile(latencies + [math.inf] * timeouts, 90),
+            "p99_s": percentile(latencies + [math.inf] * timeouts, 99),
             "max_s": max(latencies) if latencies else float("nan"),
+            "timeouts": timeouts,
             "background_posts_per_s": rate,
             "background_sent": sent["background"],
             "worker_stats": stats,
@@ -1081,9 +1088,35 @@ def unit_memory_child() -> None:
         }
     table_bytes = (tracemalloc.get_traced_memory()[0] - base) / cascades
     state_json = len(json.dumps(next(iter(table.values()))))
+    del engine, table
+    gc.collect()
+    # Per remembered post in the whole ingest stage: dedup id + post -> root map (both bounded by dedup_max_ids).
+    from crisiswatch.streams.pipeline import Pipeline, RawRecord
+
+    pipeline = Pipeline(settings)
+    posts = 50_000
+    base = tracemalloc.get_traced_memory()[0]
+    for start in range(0, posts, 2000):
+        records = []
+        for i in range(start, start + 2000):
+            post_dict = {
+                "id": f"tw{i:010d}",
+                "created_at": t0 + i * 0.01,
+                "text": "",
+                "kind": "forward",
+                "parent_id": f"root{i % 100}",
+                "root_id": f"root{i % 100}",
+                "author": {"id": f"u{i}", "followers": 10, "verified": False},
+                "platform": "twitter",
+                "lang": "en",
+            }
+            records.append(RawRecord(dump_line(post_dict).encode(), 0, i))
+        pipeline.ingest(records)
+    pipeline_bytes = (tracemalloc.get_traced_memory()[0] - base) / posts
     print(
         json.dumps(
             {
+                "bytes_per_remembered_post_ingest": round(pipeline_bytes),
                 "bytes_per_dedup_id": round(dedup_bytes),
                 "bytes_per_cascade_engine": round(engine_bytes),
                 "bytes_per_cascade_table_value": round(table_bytes),
@@ -1163,7 +1196,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="size of the throughput topic: week preset x this (~116k posts per unit)",
     )
     parser.add_argument(
-        "--ceilings", default="aiokafka,faust-iterate,faust-table", help="ceiling processes to measure ('' for the worker only)"
+        "--ceilings",
+        default="aiokafka,faust-iterate,faust-table",
+        help="ceiling processes to measure ('' for the worker only)",
     )
     parser.add_argument(
         "--profile-s",
@@ -1184,6 +1219,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1.5,
         help="wait between the below-threshold prefix and the crossing post",
     )
+    parser.add_argument(
+        "--latency-timeout-s",
+        type=float,
+        default=10.0,
+        help="a trial without a page by then counts as infinitely late",
+    )
     parser.add_argument("--latency-spacing-s", type=float, default=0.5)
     parser.add_argument(
         "--latency-kafka",
@@ -1196,7 +1237,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--cascades", type=int, default=100_000)
     parser.add_argument("--soak-s", type=float, default=600.0)
-    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "perf-run.json"))
+    parser.add_argument(
+        "--out", default="perf-results.json", help="results JSON (phases already in it are kept)"
+    )
     parser.add_argument(
         "--snapshot",
         metavar="REV",
@@ -1223,9 +1266,10 @@ def use_snapshot(revision: str, patches: Sequence[str]) -> None:
     root = Path(tempfile.mkdtemp(prefix="crisiswatch-snapshot-"))
     source = root / "src"
     source.mkdir()
-    if revision == "WORKTREE":  # the working tree as it is now, uncommitted edits included
+    if revision == "WORKTREE" or Path(revision).is_dir():  # the working tree now, or a frozen copy of one
+        tree = REPO if revision == "WORKTREE" else Path(revision)
         for name in ("streams", "detectors", "alerts"):
-            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(tree / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     else:
         archive = subprocess.run(
             ["git", "archive", revision], capture_output=True, check=True, cwd=REPO

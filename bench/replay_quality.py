@@ -37,13 +37,18 @@ def score_seed(job: tuple[int, float, str | None]) -> tuple[int, Score, float, i
     incidents = [LabelledIncident.from_dict(incident.to_dict()) for incident in scenario.incidents]
     forwards = _ForwardTimes(incident.root_id for incident in incidents if incident.root_id)
     events: list[Any] = []
-    records = (RawRecord(dump_line(post).encode("utf-8"), 0, i, f"seed{seed}:{i + 1}") for i, post in enumerate(scenario.posts))
+    records = (
+        RawRecord(dump_line(post).encode("utf-8"), 0, i, f"seed{seed}:{i + 1}")
+        for i, post in enumerate(scenario.posts)
+    )
     started = time.perf_counter()
     observers: list[Observer] = [forwards]
     result = replay_source(records, settings, None, observers=observers, on_event=events.append)
     elapsed = time.perf_counter() - started
     duration = (result.last_event_s or 0.0) - (result.first_event_s or 0.0)
-    score = evaluate(incidents, events, forward_times=forwards.times, brands=len(settings.brands), duration_s=duration)
+    score = evaluate(
+        incidents, events, forward_times=forwards.times, brands=len(settings.brands), duration_s=duration
+    )
     return seed, score, elapsed, len(scenario.posts)
 
 
@@ -55,15 +60,27 @@ def per_kind(score: Score) -> list[str]:
         row[1] += 1
     lines = ["crises by kind (detected/total, median delay min, early):"]
     for kind, (detected, total) in sorted(found.items()):
-        delays = [o.delay_s / 60 for o in score.outcomes if (o.incident.kind or "crisis") == kind and o.delay_s is not None]
-        early = [o.early for o in score.outcomes if (o.incident.kind or "crisis") == kind and o.early is not None]
+        delays = [
+            o.delay_s / 60
+            for o in score.outcomes
+            if (o.incident.kind or "crisis") == kind and o.delay_s is not None
+        ]
+        early = [
+            o.early for o in score.outcomes if (o.incident.kind or "crisis") == kind and o.early is not None
+        ]
         median = f"{statistics.median(delays):.1f}" if delays else "n/a"
         early_text = f"{sum(early)}/{len(early)}" if early else "n/a"
         lines.append(f"  {kind:<22} {detected}/{total}  delay {median:>5}  early {early_text}")
     causes = Counter(",".join(sorted(e.matched_kinds)) or "unlabelled" for e in score.false_alerts)
     detectors = Counter(e.detector for e in score.false_alerts)
-    lines.append("false alert episodes by what they matched: " + (", ".join(f"{k} {v}" for k, v in causes.most_common()) or "none"))
-    lines.append("false alert episodes by detector: " + (", ".join(f"{k} {v}" for k, v in detectors.most_common()) or "none"))
+    lines.append(
+        "false alert episodes by what they matched: "
+        + (", ".join(f"{k} {v}" for k, v in causes.most_common()) or "none")
+    )
+    lines.append(
+        "false alert episodes by detector: "
+        + (", ".join(f"{k} {v}" for k, v in detectors.most_common()) or "none")
+    )
     return lines
 
 
@@ -86,10 +103,16 @@ def main() -> None:
         results = [score_seed(job) for job in jobs]
     total = pool([score for _, score, _, _ in results])
     if args.json:
-        print(json.dumps({"seeds": [r[0] for r in results], "config": args.config, **total.to_dict()}, sort_keys=True))
+        print(
+            json.dumps(
+                {"seeds": [r[0] for r in results], "config": args.config, **total.to_dict()}, sort_keys=True
+            )
+        )
         return
     posts = sum(r[3] for r in results)
-    print(f"{len(results)} held-out scenarios (seeds {jobs[0][0]}..{jobs[-1][0]}, {args.days:g} days each, {posts:,} posts), config {args.config or '(defaults)'}")
+    print(
+        f"{len(results)} held-out scenarios (seeds {jobs[0][0]}..{jobs[-1][0]}, {args.days:g} days each, {posts:,} posts), config {args.config or '(defaults)'}"
+    )
     for seed, score, elapsed, count in results:
         m = score.metrics()
         print(

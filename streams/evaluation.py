@@ -434,7 +434,7 @@ def format_score(score: Score) -> str:
     """The goal table plus the counts behind it, as plain text."""
     lines = [
         f"score: {score.detected}/{score.crises} crises detected; {score.true_episodes}/{score.episodes} alert episodes true; "
-        f"{score.false_episodes} false over {score.brands} brands x {score.days:.2f} days",
+        f"{score.false_episodes} false over {score.brands * score.days:.1f} brand-days",
         f"  {'metric':<30} {'value':>8}  {'goal':<8} met",
     ]
     for label, value, goal, met in goal_rows(score):
@@ -446,6 +446,8 @@ def format_score(score: Score) -> str:
         lines.append(
             f"  missed: {incident.kind or 'crisis'} on {incident.brand} (root {incident.root_id or '*'}) at {_iso(incident.start_s)}"
         )
+    if len(missed) > 10:
+        lines.append(f"  ... and {len(missed) - 10} more missed crises")
     for episode in score.false_alerts[:10]:
         kinds = ",".join(sorted(episode.matched_kinds)) or "unlabelled"
         lines.append(

@@ -147,6 +147,13 @@ class OpenIncidents:
             self.gauge.labels(*key).set(counts.get(key, 0))
         return counts
 
+    def note(self, event: IncidentEvent) -> None:
+        """An incident opened: its label set exists from now on, even if it resolves before the next refresh."""
+        key = (event.brand, self.role_of(event.brand), event.detector, event.severity)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.gauge.labels(*key).set(0)
+
 
 def pending_notifications(services: Iterable[Any]) -> int:
     """Notifications queued for delivery or a retry, over the given AlertingServices."""
@@ -414,6 +421,8 @@ class WorkerObservability:
 
     def on_incident_event(self, event: IncidentEvent) -> None:
         self.metrics.incident_events.labels(event.brand, event.detector, event.status, event.severity).inc()
+        if event.status == "firing":
+            self.open_incidents.note(event)
         log_incident_event(event)
 
     def config_reloaded(self) -> None:

@@ -8,7 +8,6 @@ Accounting holds for every batch and in total: consumed = processed + dead_lette
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -100,8 +99,12 @@ class Watermark:
         self._recent.append(event_time_s)
         if len(self._recent) > self._recent_limit:
             del self._recent[0]
+        # A post not newer than the watermark cannot raise the k-th largest above it (and the watermark
+        # never goes down), so the recomputation is skipped: exact, and most posts take this path.
+        if self.value_s is not None and event_time_s <= self.value_s:
+            return
         if len(self._recent) >= self.quorum:
-            candidate = heapq.nlargest(self.quorum, self._recent)[-1]
+            candidate = sorted(self._recent)[-self.quorum]
             if self.value_s is None or candidate > self.value_s:
                 self.value_s = candidate
 

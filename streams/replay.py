@@ -580,7 +580,7 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--timings",
         action="store_true",
-        help="print the time per stage (read, decode, text, detect, incidents, output)",
+        help="print the time per stage (read, decode, brands, text, detect, incidents, output)",
     )
 
 
@@ -671,13 +671,14 @@ def run_replay(
     labelled = None
     forward_times = None
     brands_seen = _Brands()
-    observers.append(brands_seen)
     if args.incidents:
         from crisiswatch.streams.evaluation import read_labelled_incidents
 
         labelled = read_labelled_incidents(args.incidents)
         forward_times = _ForwardTimes(incident.root_id for incident in labelled if incident.root_id)
         observers.append(forward_times)
+        if not settings.brands:
+            observers.append(brands_seen)  # the false-alert denominator: brands that had posts
     report = None
     if args.report:
         from crisiswatch.streams.report import ReportCollector

@@ -306,7 +306,7 @@ def _score_html(score: Score) -> str:
         )
     counts = (
         f"{score.detected}/{score.crises} crises detected; {score.true_episodes}/{score.episodes} alert episodes true; "
-        f"{score.false_episodes} false over {score.brands} brands × {score.days:.2f} days"
+        f"{score.false_episodes} false over {score.brands * score.days:.1f} brand-days"
     )
     return f"<h2>Score against labelled incidents</h2><p>{html.escape(counts)}</p><table><tr><th>metric</th><th>value</th><th>goal</th><th></th></tr>{''.join(rows)}</table>"
 

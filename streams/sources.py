@@ -215,7 +215,9 @@ class FileSource:
             counting = _CountingReader(open(path, "rb"))  # noqa: SIM115 - closed below
             self._current = counting
             buffered = io.BufferedReader(counting, buffer_size=1 << 20)
-            handle = cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb") if path.endswith(".gz") else buffered)
+            handle = cast(
+                IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb") if path.endswith(".gz") else buffered
+            )
             try:
                 yield from self._records(path, handle, _format_of(path, self.input_format))
             finally:

@@ -357,12 +357,17 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def format_table(results: Sequence[TrialResult], chosen: TrialResult | None, keys: Sequence[str]) -> str:
-    short = [key.split(".", 1)[1] if "." in key else key for key in keys]
-    header = f"{'#':>4} {'P':1} {'C':1} " + " ".join(f"{name[:18]:>18}" for name in short)
+    short = [_short(key) for key in keys]
+    widths = [max(len(name), 5) for name in short]
+    header = f"{'#':>4} {'P':1} {'C':1} " + " ".join(
+        f"{name:>{w}}" for name, w in zip(short, widths, strict=True)
+    )
     header += f" {'recall':>7} {'prec':>6} {'fa/b/d':>7} {'delay':>6} {'early':>6}"
     lines = [header]
     for r in results:
-        values = " ".join(f"{str(r.params.get(key, '-'))[:18]:>18}" for key in keys)
+        values = " ".join(
+            f"{str(r.params.get(key, '-'))[:w]:>{w}}" for key, w in zip(keys, widths, strict=True)
+        )
         if r.error is not None:
             lines.append(f"{r.index:>4} {' ':1} {' ':1} {values} invalid: {r.error[:60]}")
             continue
@@ -373,9 +378,18 @@ def format_table(results: Sequence[TrialResult], chosen: TrialResult | None, key
             f"{_fmt(m['median_delay_min'], 1):>6} {_fmt(m['early_share'], 2):>6}"
         )
     lines.append(
-        "P: on the Pareto front (recall, false alerts/brand/day, median delay); C: chosen; '-': default value"
+        "P: on the Pareto front (recall, false alerts/brand/day, median delay); C: chosen; '-': default value; "
+        "delay: median minutes; " + ", ".join(f"{a}={b}" for b, a in _SECTION_ABBREVIATIONS.items())
     )
     return "\n".join(lines)
+
+
+_SECTION_ABBREVIATIONS = {"forward_surge": "fs", "negative_surge": "ns", "volume_surge": "vs", "paging": "pg"}
+
+
+def _short(key: str) -> str:
+    section, _, name = key.partition(".")
+    return f"{_SECTION_ABBREVIATIONS.get(section, section)}.{name}" if name else key
 
 
 def chosen_document(

@@ -410,6 +410,9 @@ class CategoryMatcher:
         self._prefix_by_head: dict[str, list[str]] = {}
         for prefix in self._prefix:
             self._prefix_by_head.setdefault(prefix[:3], []).append(prefix)
+        self._substring_heads: dict[str, list[str]] = {}
+        for key in self._substrings:
+            self._substring_heads.setdefault(key[0], []).append(key)
         self._phrases_by_head: dict[str, list[str]] = {}
         for phrase in (*self._phrases, *self._phrase_prefixes):
             self._phrases_by_head.setdefault(phrase.split()[0], []).append(phrase)
@@ -417,7 +420,9 @@ class CategoryMatcher:
     def category(self, text: str) -> str | None:
         if not self.rules or not text:
             return None
-        low = text.lower().translate(_APOSTROPHES)
+        low = text.lower()
+        if not low.isascii():
+            low = low.translate(_APOSTROPHES)
         found: dict[int, set[str]] = {}
 
         def hit(key: str, owners: set[int]) -> None:
@@ -425,9 +430,11 @@ class CategoryMatcher:
                 found.setdefault(position, set()).add(key)
 
         if not low.isascii():
-            for key, owners in self._substrings.items():
-                if key in low:
-                    hit(key, owners)
+            # Only keywords whose first character occurs in the text can match.
+            for head in self._substring_heads.keys() & set(low):
+                for key in self._substring_heads[head]:
+                    if key in low:
+                        hit(key, self._substrings[key])
         words = _WORDS.findall(low)
         joined = ""
         for word in set(words):

@@ -84,7 +84,10 @@ class LinearModel:
                 raise ModelFileError(
                     f"model {self.name} needs {self.dense_weights.shape[0]} dense inputs per text"
                 )
-            out += dense @ self.dense_weights
+            # Column by column, not `dense @ Wd`: BLAS may sum in a batch-size-dependent order, and a
+            # post must get the same score whatever batch it arrives in (replay == live).
+            for row in range(self.dense_weights.shape[0]):
+                out += dense[:, row : row + 1] * self.dense_weights[row]
         out += self.bias
         return out
 

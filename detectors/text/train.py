@@ -81,6 +81,9 @@ class ModelSpec:
     stack_scale: float = 0.3
     # Append a 0/1 "a default complaint-category keyword occurs" input.
     use_keywords: bool = False
+    # Added to the fitted bias: a prior correction when the training labels are known to be skewed
+    # (the weakly supervised Chinese complaint labels miss many complaints).
+    logit_offset: float = 0.0
 
     @property
     def name(self) -> str:
@@ -296,6 +299,7 @@ def train_model(
     else:
         scale = smooth_idf(raw)
     coefficients, bias = fit_linear(scaled(raw, scale, dense), labels, classes, spec.regularization_c)
+    bias = bias + spec.logit_offset
     offsets = [0.0] * coefficients.shape[1]
     if spec.label_offsets == "prior" and coefficients.shape[1] > 1:
         offsets = [-math.log(counts[k] / len(labels)) for k in classes]
@@ -313,6 +317,7 @@ def train_model(
         "info_class_counts": counts,
         "info_c": spec.regularization_c,
         "info_scaling": spec.scaling,
+        "info_logit_offset": spec.logit_offset,
     }
 
 
@@ -372,6 +377,7 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
                 stack_model=(entry.get("stack") or {}).get("model"),
                 stack_scale=float((entry.get("stack") or {}).get("scale", 0.3)),
                 use_keywords=bool(entry.get("keywords", False)),
+                logit_offset=float(entry.get("logit_offset", 0.0)),
             )
         )
     return str(recipe["version"]), specs

@@ -133,7 +133,11 @@ def test_config_and_secret_mounts_match_what_the_config_refers_to() -> None:
     for path in referenced:
         assert path.startswith(secret_dir + "/"), path
         assert path.rsplit("/", 1)[1] in secret["stringData"], f"{path} is not a key of the Secret"
-    assert not any(m["mountPath"].startswith(config_dir + "/") for m in worker["volumeMounts"] if m is not mounts["config"])
+    assert not any(
+        m["mountPath"].startswith(config_dir + "/")
+        for m in worker["volumeMounts"]
+        if m is not mounts["config"]
+    )
 
 
 def test_mounted_config_binds_all_interfaces_inside_the_pod() -> None:

@@ -16,7 +16,17 @@ from crisiswatch.streams.replay import read_state_file
 def test_worker_loads_saved_baselines_on_first_sight_of_a_key(tmp_path: Path) -> None:
     stream = demo_stream()
     state_path = tmp_path / "state.json.gz"
-    run = run_cli("replay", str(stream.posts), "--config", str(stream.config), "--alerts-out", str(tmp_path / "a.jsonl"), "--quiet", "--save-state", str(state_path))
+    run = run_cli(
+        "replay",
+        str(stream.posts),
+        "--config",
+        str(stream.config),
+        "--alerts-out",
+        str(tmp_path / "a.jsonl"),
+        "--quiet",
+        "--save-state",
+        str(state_path),
+    )
     assert run.status == 0, run.err
     saved = read_state_file(str(state_path))
     worker = Worker(load_settings(stream.config), initial_state=str(state_path))
