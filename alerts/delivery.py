@@ -294,7 +294,11 @@ class Notifier:
             for key in sorted(self._sent, key=self._sent.__getitem__)[: len(self._sent) - SENT_IDS_KEPT]:
                 del self._sent[key]
         self.metrics.sent.labels(receiver=job.receiver).inc()
-        if job.notification.kind in ("page", "update", "resolved"):  # reminders and escalations are late on purpose
+        if job.notification.kind in (
+            "page",
+            "update",
+            "resolved",
+        ):  # reminders and escalations are late on purpose
             self.metrics.latency.observe(max(0.0, now_s - job.notification.event.detected_at_s))
         if job.notification.kind == "resolved" and not any(
             j.thread == job.thread for j in self._jobs.values()

@@ -155,7 +155,9 @@ class NegativeSurgeConfig:
         require(0 <= self.overdispersion < 1, "overdispersion", self.overdispersion, "a number in [0, 1)")
         require(0 < self.prior_share < 1, "prior_share", self.prior_share, "a number in (0, 1)")
         _positive("prior_posts", self.prior_posts)
-        require(self.baseline_min_posts >= 0, "baseline_min_posts", self.baseline_min_posts, "an integer >= 0")
+        require(
+            self.baseline_min_posts >= 0, "baseline_min_posts", self.baseline_min_posts, "an integer >= 0"
+        )
         _positive("baseline_half_life_s", self.baseline_half_life_s)
         require(self.spread_ratio >= 1, "spread_ratio", self.spread_ratio, "a number >= 1")
         require(

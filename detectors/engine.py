@@ -280,7 +280,10 @@ class DetectionEngine:
             nm, config, record[0], cascade=False, spread=spread, critical=critical and spread
         )
         if record[0] is None and state.base_posts < ns.baseline_min_posts:
-            severity, why = None, lambda: f"learning the baseline ({state.base_posts:.0f} of {ns.baseline_min_posts} posts)"
+            severity, why = (
+                None,
+                lambda: f"learning the baseline ({state.base_posts:.0f} of {ns.baseline_min_posts} posts)",
+            )
         if not self._should_emit(record, severity, float(nm["window_negative_posts"]), config, now_s):
             return []
         return [

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-SECRET_KEY_HINTS: tuple[str, ...] = ("password", "secret", "token", "webhook_url", "routing_key", "signing_key", "api_key")
+SECRET_KEY_HINTS: tuple[str, ...] = (
+    "password",
+    "secret",
+    "token",
+    "webhook_url",
+    "routing_key",
+    "signing_key",
+    "api_key",
+)
 MASK = "***"
 
 

@@ -46,7 +46,9 @@ class AlignedMerge(Generic[Item]):
 
     def aligned_s(self, now_s: float) -> float | None:
         """The event time every active source has reached (None when no source is active)."""
-        active = [t for source, t in self.frontiers.items() if now_s - self._heard_at[source] < self.idle_after_s]
+        active = [
+            t for source, t in self.frontiers.items() if now_s - self._heard_at[source] < self.idle_after_s
+        ]
         return min(active) if active else None
 
     def release(self, now_s: float) -> list[Item]:

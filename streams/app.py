@@ -148,7 +148,9 @@ class PartitionState:
         self.loaded_keys: set[str] = set()
         # Brand partitions only: inputs aligned across source partitions, and events awaiting their ack.
         config = pipeline.settings.pipeline
-        self.merge: AlignedMerge[tuple[Any, dict[str, Any]]] = AlignedMerge(config.source_idle_after_s, config.max_aligned_buffer)
+        self.merge: AlignedMerge[tuple[Any, dict[str, Any]]] = AlignedMerge(
+            config.source_idle_after_s, config.max_aligned_buffer
+        )
         self.pending_acks: list[Any] = []
         self.applied: dict[str, Any] = {}
         self.incident_owner: dict[str, str] = {}
@@ -176,16 +178,31 @@ class Worker:
         self.resolver = BrandResolver(settings.brands, settings.pipeline.max_auto_brands)
         self.app = faust.App(settings.kafka.app_id, **faust_settings(settings))
         kafka = settings.kafka
-        self.posts_topic = self.app.topic(kafka.posts_topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
-        self.dead_letter_topic = self.app.topic(
-            kafka.dead_letter_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw", partitions=kafka.partitions
+        self.posts_topic = self.app.topic(
+            kafka.posts_topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
         )
-        self.alerts_topic = self.app.topic(kafka.alerts_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.dead_letter_topic = self.app.topic(
+            kafka.dead_letter_topic,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=kafka.partitions,
+        )
+        self.alerts_topic = self.app.topic(
+            kafka.alerts_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
         self.brand_topic = self.app.topic(
-            f"{kafka.app_id}-brand-observations", key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            f"{kafka.app_id}-brand-observations",
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
         # Keys are the UTF-8 bytes of the root_id / brand: the same bytes the input is partitioned by.
-        self.acks_topic = self.app.topic(kafka.acks_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.acks_topic = self.app.topic(
+            kafka.acks_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
         self.cascade_table = self._table("cascade-state")
         self.brand_table = self._table("brand-state")
         self.alerting_table = self._table("alerting-state")
@@ -197,7 +214,9 @@ class Worker:
         self.callbacks = CallbackHandler(settings.alerting, clock=self.clock, submit_ack=self.submit_ack)
         self.watchdog: ProgressWatchdog | None = None
         if kafka.watchdog_stall_s > 0:
-            self.watchdog = ProgressWatchdog(kafka.watchdog_stall_s, kafka_end_offsets(client_security(settings), kafka.posts_topic))
+            self.watchdog = ProgressWatchdog(
+                kafka.watchdog_stall_s, kafka_end_offsets(client_security(settings), kafka.posts_topic)
+            )
         self.cascades: dict[int, PartitionState] = {}
         self.brands: dict[int, PartitionState] = {}
         self.totals = Accounting()
@@ -208,7 +227,9 @@ class Worker:
         self.observability = WorkerObservability(self)  # Faust sensors, lag, versions, per-brand gauges
 
     def _table(self, name: str) -> SourcePartitionTable:
-        table = SourcePartitionTable(self.app, name=name, default=None, key_type=bytes, beacon=self.app.tables.beacon)
+        table = SourcePartitionTable(
+            self.app, name=name, default=None, key_type=bytes, beacon=self.app.tables.beacon
+        )
         return cast(SourcePartitionTable, self.app.tables.add(table))
 
     # -- agents ----------------------------------------------------------------------------------------
@@ -234,7 +255,9 @@ class Worker:
         @app.agent(self.alerts_topic, name="crisiswatch.notify")
         async def notify(stream: Any) -> None:
             async for event in stream.events():
-                self.on_incident_event(event.message.partition, IncidentEvent.from_dict(json.loads(event.value)))
+                self.on_incident_event(
+                    event.message.partition, IncidentEvent.from_dict(json.loads(event.value))
+                )
                 self.deliver_wakeup.set()  # a page due now (critical: group_wait 0) goes out at once
 
         @app.agent(self.acks_topic, name="crisiswatch.acks")
@@ -267,12 +290,21 @@ class Worker:
                 )
             )
             headers = {key: value for key, value in response.headers.items() if key != "Content-Type"}
-            return web.bytes(response.body.encode("utf-8"), status=response.status, content_type=response.content_type, headers=headers)
+            return web.bytes(
+                response.body.encode("utf-8"),
+                status=response.status,
+                content_type=response.content_type,
+                headers=headers,
+            )
 
         @app.task
         async def watchdog() -> None:
             if self.watchdog is not None:
-                await run_watchdog(self.watchdog, self.assigned_post_partitions, check_every_s=max(1.0, self.watchdog.stall_s / 4))
+                await run_watchdog(
+                    self.watchdog,
+                    self.assigned_post_partitions,
+                    check_every_s=max(1.0, self.watchdog.stall_s / 4),
+                )
 
         @app.task
         async def install_reload_handler() -> None:
@@ -323,7 +355,11 @@ class Worker:
         assigned = len(consumer.assignment()) if consumer is not None else 0
         tables: Any = self.app.tables
         recovered = bool(tables.recovery.completed.is_set()) if tables else False
-        return {"ready": assigned > 0 and recovered and not self.app.rebalancing, "assigned_partitions": assigned, "recovered": recovered}
+        return {
+            "ready": assigned > 0 and recovered and not self.app.rebalancing,
+            "assigned_partitions": assigned,
+            "recovered": recovered,
+        }
 
     def accounting(self) -> dict[str, Any]:
         return {**self.totals.to_dict(), "delivered_incident_events": self.delivered}
@@ -353,7 +389,11 @@ class Worker:
                 )
                 for event in partition_events
             ]
-            ingested = state.pipeline.ingest(records, now_s=now_s, already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record))
+            ingested = state.pipeline.ingest(
+                records,
+                now_s=now_s,
+                already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record),
+            )
             incident_events = state.pipeline.detect(ingested, brands=False)
             for post, record in zip(ingested.posts, ingested.records, strict=True):
                 key = post.post.root_id
@@ -361,7 +401,9 @@ class Worker:
             if self.watchdog is not None:
                 self.watchdog.processed(partition, records[-1].offset)
             await self._send_dead_letters(ingested.dead_letters)
-            await self._send_brand_observations(ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s)
+            await self._send_brand_observations(
+                ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s
+            )
             await self._send_incident_events(incident_events)
             with self.cascade_table.writing_for(partition):
                 self._write_cascade_states(state)
@@ -371,7 +413,9 @@ class Worker:
             for post in ingested.posts:
                 self.metrics.processing_latency.observe(max(0.0, now_s - post.created_at_s))
             if state.pipeline.watermark.value_s is not None:
-                self.metrics.watermark.labels(self.settings.kafka.posts_topic, str(partition)).set(state.pipeline.watermark.value_s)
+                self.metrics.watermark.labels(self.settings.kafka.posts_topic, str(partition)).set(
+                    state.pipeline.watermark.value_s
+                )
         self.last_progress_monotonic = time.monotonic()
 
     def _cascade_applied(self, state: PartitionState, post: Any, record: RawRecord) -> bool:
@@ -385,7 +429,14 @@ class Worker:
                 self.warm_start.load_cascade(state.pipeline.engine, root_id)
         return record.offset <= state.applied.get(root_id, -1)
 
-    def _restore(self, state: PartitionState, stored: dict[str, Any], *, cascade_key: str | None = None, brand_key: str | None = None) -> None:
+    def _restore(
+        self,
+        state: PartitionState,
+        stored: dict[str, Any],
+        *,
+        cascade_key: str | None = None,
+        brand_key: str | None = None,
+    ) -> None:
         if stored.get("v") != STATE_VERSION:
             log.warning("ignoring stored state with version %r", stored.get("v"))
             return
@@ -408,7 +459,11 @@ class Worker:
 
     def _owned_incidents(self, state: PartitionState, owner: str) -> dict[str, Any]:
         tracker = state.pipeline.tracker
-        return {key: tracker.key_state(key) for key, value in state.incident_owner.items() if value == owner and tracker.key_state(key) is not None}
+        return {
+            key: tracker.key_state(key)
+            for key, value in state.incident_owner.items()
+            if value == owner and tracker.key_state(key) is not None
+        }
 
     def _mark_incident_owners(self, state: PartitionState, *, brand_side: bool) -> set[str]:
         owners: set[str] = set()
@@ -446,16 +501,31 @@ class Worker:
             }
 
     # -- brand side ------------------------------------------------------------------------------------
-    async def _send_brand_observations(self, posts: Sequence[EnrichedPost], records: Sequence[RawRecord], partition: int, watermark_s: float | None) -> None:
+    async def _send_brand_observations(
+        self,
+        posts: Sequence[EnrichedPost],
+        records: Sequence[RawRecord],
+        partition: int,
+        watermark_s: float | None,
+    ) -> None:
         for post, record in zip(posts, records, strict=True):
             for brand in post.brands:
                 if brand == "other":
                     continue
-                payload = {"brand": brand, "source_partition": record.partition, "source_offset": record.offset, "post": enriched_to_dict(post)}
-                await self.brand_topic.send(key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8"))
+                payload = {
+                    "brand": brand,
+                    "source_partition": record.partition,
+                    "source_offset": record.offset,
+                    "post": enriched_to_dict(post),
+                }
+                await self.brand_topic.send(
+                    key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8")
+                )
         if watermark_s is not None:
             # Every brand partition learns how far this source partition has got (see streams/alignment.py).
-            heartbeat = dump_line({"heartbeat": True, "source_partition": partition, "watermark_s": watermark_s}).encode("utf-8")
+            heartbeat = dump_line(
+                {"heartbeat": True, "source_partition": partition, "watermark_s": watermark_s}
+            ).encode("utf-8")
             for brand_partition in range(self.settings.kafka.partitions):
                 await self.brand_topic.send(value=heartbeat, partition=brand_partition)
 
@@ -504,7 +574,9 @@ class Worker:
         for event in acks:
             event.ack()
 
-    def _brand_applied(self, state: PartitionState, brand: str, source_partition: int, source_offset: int) -> bool:
+    def _brand_applied(
+        self, state: PartitionState, brand: str, source_partition: int, source_offset: int
+    ) -> bool:
         if brand not in state.loaded_keys:
             state.loaded_keys.add(brand)
             state.applied[brand] = {}
@@ -529,20 +601,30 @@ class Worker:
     # -- outputs ---------------------------------------------------------------------------------------
     async def _send_dead_letters(self, dead_letters: Sequence[Any]) -> None:
         for dead in dead_letters:
-            headers = [("reason", dead.reason.encode()), ("detail", dead.detail.encode("utf-8", "replace")), ("source", dead.record.source.encode())]
+            headers = [
+                ("reason", dead.reason.encode()),
+                ("detail", dead.detail.encode("utf-8", "replace")),
+                ("source", dead.record.source.encode()),
+            ]
             await self.dead_letter_topic.send(value=dead.record.value, headers=headers)
 
     async def _send_incident_events(self, events: Sequence[IncidentEvent]) -> None:
         for event in events:
             self.observability.on_incident_event(event)
-            await self.alerts_topic.send(key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8"))
+            await self.alerts_topic.send(
+                key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8")
+            )
 
     # -- alerting ------------------------------------------------------------------------------------
     def _alerting_for(self, partition: int) -> AlertingService:
         service = self.alerting.get(partition)
         if service is None:
             service = AlertingService(
-                self.settings.alerting, clock=self.clock, brands=self.settings.brands_by_name, metrics=self.alert_metrics, seed=partition
+                self.settings.alerting,
+                clock=self.clock,
+                brands=self.settings.brands_by_name,
+                metrics=self.alert_metrics,
+                seed=partition,
             )
             stored = self.alerting_table.get(f"partition-{partition}".encode())
             if stored and stored.get("v") == STATE_VERSION:
@@ -555,7 +637,10 @@ class Worker:
         encoded = dump_line(state)
         if self._alerting_saved.get(partition) != encoded:
             with self.alerting_table.writing_for(partition):
-                self.alerting_table[f"partition-{partition}".encode()] = {"v": STATE_VERSION, "service": state}
+                self.alerting_table[f"partition-{partition}".encode()] = {
+                    "v": STATE_VERSION,
+                    "service": state,
+                }
             self._alerting_saved[partition] = encoded
 
     def on_incident_event(self, partition: int, event: IncidentEvent) -> None:
@@ -576,7 +661,9 @@ class Worker:
 
     async def submit_ack(self, ack: AckEvent) -> None:
         """A person acted (Slack button, email link, PagerDuty, CLI): route it to the incident's owner."""
-        await self.acks_topic.send(key=ack_owner_key(ack).encode("utf-8"), value=dump_line(ack.to_dict()).encode("utf-8"))
+        await self.acks_topic.send(
+            key=ack_owner_key(ack).encode("utf-8"), value=dump_line(ack.to_dict()).encode("utf-8")
+        )
 
     async def on_ack(self, partition: int, ack: AckEvent) -> None:
         """Acks are keyed like the incident's state (root_id or brand), so this partition owns it."""

@@ -32,7 +32,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crisiswatch.streams.sinks import jsonl_mirror
 
     settings = _load(args.config)
-    configure_logging(settings.metrics.log_format, args.loglevel, redact_authors=settings.metrics.redact_authors)
+    configure_logging(
+        settings.metrics.log_format, args.loglevel, redact_authors=settings.metrics.redact_authors
+    )
     from crisiswatch.streams.app import Worker
     from crisiswatch.streams.topics import ensure_topics
 
@@ -45,7 +47,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from crisiswatch.streams.logs import keep_logging_in_faust
 
-    keep_logging_in_faust(worker.app.conf)  # Faust resets logging at start: keep the JSON format and redaction
+    keep_logging_in_faust(
+        worker.app.conf
+    )  # Faust resets logging at start: keep the JSON format and redaction
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     faust_worker.execute_from_commandline()
     return EXIT_OK
@@ -96,7 +100,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- config -------------------------------------------------------------------------------------------
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _load(args.file)
-    brands = ", ".join(brand.name for brand in settings.brands) or "(none: brands named in posts are monitored)"
+    brands = (
+        ", ".join(brand.name for brand in settings.brands) or "(none: brands named in posts are monitored)"
+    )
     print(f"{args.file}: ok; brands: {brands}")
     return EXIT_OK
 
@@ -136,13 +142,19 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     try:
-        ack = AckEvent(incident_id=args.incident_id, action=args.action, by=args.by, at_s=WallClock().now(), via="cli")
+        ack = AckEvent(
+            incident_id=args.incident_id, action=args.action, by=args.by, at_s=WallClock().now(), via="cli"
+        )
     except ValueError as error:
         print(f"crisiswatch: {error}", file=sys.stderr)
         return EXIT_USAGE
     producer = KafkaProducer(acks="all", **client_security(settings))
     try:
-        producer.send(settings.kafka.acks_topic, key=ack_owner_key(ack).encode(), value=dump_line(ack.to_dict()).encode()).get(timeout=30)
+        producer.send(
+            settings.kafka.acks_topic,
+            key=ack_owner_key(ack).encode(),
+            value=dump_line(ack.to_dict()).encode(),
+        ).get(timeout=30)
     finally:
         producer.close()
     print(f"{args.action} sent for {args.incident_id}", file=sys.stderr)
@@ -183,36 +195,72 @@ def build_parser() -> argparse.ArgumentParser:
     from crisiswatch.streams.simulate import add_simulate_arguments
     from crisiswatch.streams.tune import add_tune_arguments
 
-    parser = argparse.ArgumentParser(prog="crisiswatch", description="Pages PR on-call when a customer complaint starts to spread.")
+    parser = argparse.ArgumentParser(
+        prog="crisiswatch", description="Pages PR on-call when a customer complaint starts to spread."
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     worker = verbs.add_parser("worker", help="run the Faust worker (social.posts in, crisis.alerts out)")
-    worker.add_argument("--config", help="YAML config file (default: built-in defaults + CRISISWATCH_* environment)")
-    worker.add_argument("--alerts-jsonl", help="also append every incident event of the outbox to this JSONL file")
-    worker.add_argument("--initial-state", metavar="FILE", help="warm start: detector state written by `replay --save-state` (keys the tables do not know yet)")
+    worker.add_argument(
+        "--config", help="YAML config file (default: built-in defaults + CRISISWATCH_* environment)"
+    )
+    worker.add_argument(
+        "--alerts-jsonl", help="also append every incident event of the outbox to this JSONL file"
+    )
+    worker.add_argument(
+        "--initial-state",
+        metavar="FILE",
+        help="warm start: detector state written by `replay --save-state` (keys the tables do not know yet)",
+    )
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(run=cmd_worker)
 
-    replay = verbs.add_parser("replay", help="run recorded streams through the detectors offline, in event time")
-    replay.add_argument("files", nargs="*", metavar="FILE", help=".jsonl, .jsonl.gz, .csv[.gz], or - for stdin; read in the order given")
-    replay.add_argument("--alerts-out", metavar="OUT.jsonl", help="incident events, one JSON line each (- for stdout); required unless --to-kafka")
+    replay = verbs.add_parser(
+        "replay", help="run recorded streams through the detectors offline, in event time"
+    )
+    replay.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help=".jsonl, .jsonl.gz, .csv[.gz], or - for stdin; read in the order given",
+    )
+    replay.add_argument(
+        "--alerts-out",
+        metavar="OUT.jsonl",
+        help="incident events, one JSON line each (- for stdout); required unless --to-kafka",
+    )
     replay.add_argument("--config", help="the same YAML config file the worker uses")
-    replay.add_argument("--rejects-out", metavar="FILE", help="rejected lines as JSON lines (source file:line, reason, detail)")
+    replay.add_argument(
+        "--rejects-out",
+        metavar="FILE",
+        help="rejected lines as JSON lines (source file:line, reason, detail)",
+    )
     replay.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
-    replay.add_argument("--metrics-port", type=int, metavar="PORT", help="serve the run's metrics on metrics.bind_host:PORT/metrics, also after the stream ends (until Ctrl-C)")
+    replay.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve the run's metrics on metrics.bind_host:PORT/metrics, also after the stream ends (until Ctrl-C)",
+    )
     add_replay_options(replay)
     replay.set_defaults(run=cmd_replay)
 
-    simulate = verbs.add_parser("simulate", help="generate labelled streams (posts, incidents, brands config) for replay and tune")
+    simulate = verbs.add_parser(
+        "simulate", help="generate labelled streams (posts, incidents, brands config) for replay and tune"
+    )
     add_simulate_arguments(simulate)
     simulate.set_defaults(run=cmd_simulate)
 
-    tune = verbs.add_parser("tune", help="sweep detector parameters against labelled streams; write the chosen config")
+    tune = verbs.add_parser(
+        "tune", help="sweep detector parameters against labelled streams; write the chosen config"
+    )
     add_tune_arguments(tune)
     tune.set_defaults(run=cmd_tune)
 
-    demo = verbs.add_parser("demo", help="a planted complaint goes viral in generated traffic; prints the pages")
+    demo = verbs.add_parser(
+        "demo", help="a planted complaint goes viral in generated traffic; prints the pages"
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=cmd_demo)
 
@@ -224,11 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema = config_verbs.add_parser("schema", help="print the config file's JSON Schema")
     schema.set_defaults(run=cmd_config_schema)
 
-    produce = verbs.add_parser("produce", help="send recorded or generated posts to a Kafka topic (key: root_id)")
-    produce.add_argument("files", nargs="*", metavar="FILE", help="JSONL files to send as they are (malformed lines included)")
+    produce = verbs.add_parser(
+        "produce", help="send recorded or generated posts to a Kafka topic (key: root_id)"
+    )
+    produce.add_argument(
+        "files", nargs="*", metavar="FILE", help="JSONL files to send as they are (malformed lines included)"
+    )
     produce.add_argument("--bootstrap", default="127.0.0.1:9092")
     produce.add_argument("--topic", default="social.posts")
-    produce.add_argument("--preset", help="generate a scenario preset instead of reading files (demo, smoke, ...)")
+    produce.add_argument(
+        "--preset", help="generate a scenario preset instead of reading files (demo, smoke, ...)"
+    )
     produce.add_argument("--seed", type=int, default=7)
     produce.set_defaults(run=cmd_produce)
 

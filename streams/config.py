@@ -120,7 +120,12 @@ KAFKA_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "bootstrap_servers": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
+        "bootstrap_servers": {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        },
         "app_id": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"},
         "posts_topic": {"type": "string", "minLength": 1},
         "alerts_topic": {"type": "string", "minLength": 1},
@@ -214,7 +219,11 @@ def config_schema() -> dict[str, Any]:
 def known_env_keys() -> list[str]:
     """Every scalar key reachable by an environment override (used by the compose test and the README)."""
     keys = []
-    for section, schema in (("kafka", KAFKA_SCHEMA), ("pipeline", PIPELINE_SCHEMA), ("metrics", METRICS_SCHEMA)):
+    for section, schema in (
+        ("kafka", KAFKA_SCHEMA),
+        ("pipeline", PIPELINE_SCHEMA),
+        ("metrics", METRICS_SCHEMA),
+    ):
         keys += [f"{ENV_PREFIX}{section.upper()}{ENV_SEPARATOR}{key.upper()}" for key in schema["properties"]]
     return keys
 
@@ -234,7 +243,12 @@ def _resolve_secret_references(node: Any, path: list[Any], environ: Mapping[str,
     resolved: dict[str, Any] = {}
     for key, value in node.items():
         key_path = _dotted([*path, key])
-        if isinstance(key, str) and key.endswith("_file") and not key.startswith("state") and isinstance(value, str):
+        if (
+            isinstance(key, str)
+            and key.endswith("_file")
+            and not key.startswith("state")
+            and isinstance(value, str)
+        ):
             target = key[: -len("_file")]
             try:
                 resolved[target] = Path(value).read_text(encoding="utf-8").rstrip("\r\n")
@@ -259,7 +273,9 @@ def _apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> di
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(".".join(parts), masked(name, raw), f"a path into a mapping (set by {name})")
+                raise ConfigError(
+                    ".".join(parts), masked(name, raw), f"a path into a mapping (set by {name})"
+                )
             node = child
         try:
             node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
@@ -284,9 +300,15 @@ def _schema_error(error: jsonschema.ValidationError) -> ConfigError:
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         unknown = sorted(str(key) for key in error.instance if key not in known)
-        return ConfigError(_dotted([*path, unknown[0]]) if unknown else _dotted(path), "(unknown key)", _expected(error))
+        return ConfigError(
+            _dotted([*path, unknown[0]]) if unknown else _dotted(path), "(unknown key)", _expected(error)
+        )
     key = _dotted(path)
-    value = error.instance if not isinstance(error.instance, dict | list) else f"({type(error.instance).__name__})"
+    value = (
+        error.instance
+        if not isinstance(error.instance, dict | list)
+        else f"({type(error.instance).__name__})"
+    )
     return ConfigError(key, value, _expected(error))
 
 
@@ -295,7 +317,9 @@ def _brand(entry: Mapping[str, Any], index: int) -> BrandProfile:
     try:
         zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"brands[{index}].time_zone", time_zone, "an IANA time zone such as Asia/Shanghai") from None
+        raise ConfigError(
+            f"brands[{index}].time_zone", time_zone, "an IANA time zone such as Asia/Shanghai"
+        ) from None
     return BrandProfile(
         name=entry["name"],
         aliases=tuple(entry.get("aliases", ())),
@@ -312,14 +336,19 @@ def _section(data: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def settings_from_mapping(data: Mapping[str, Any] | None, *, source: str = "(inline)", environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_mapping(
+    data: Mapping[str, Any] | None, *, source: str = "(inline)", environ: Mapping[str, str] | None = None
+) -> Settings:
     """Validate and type a parsed config document; every error is raised as `ConfigError` naming `source`."""
     environ = os.environ if environ is None else environ
     try:
         document = _apply_env_overrides(dict(data or {}), environ)
         document = _resolve_secret_references(document, [], environ)
         validator = jsonschema.Draft202012Validator(config_schema())
-        errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+        errors = sorted(
+            validator.iter_errors(document),
+            key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
+        )
         if errors:
             raise _schema_error(errors[0])
         brands = tuple(_brand(entry, index) for index, entry in enumerate(document.get("brands") or []))
@@ -371,5 +400,7 @@ def load_settings(path: str | os.PathLike[str] | None, environ: Mapping[str, str
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         raise ConfigError("", f"(YAML syntax error at {where})", "valid YAML", file=source) from None
     if data is not None and not isinstance(data, dict):
-        raise ConfigError("", f"({type(data).__name__})", "a mapping of sections at the top level", file=source)
+        raise ConfigError(
+            "", f"({type(data).__name__})", "a mapping of sections at the top level", file=source
+        )
     return settings_from_mapping(data, source=source, environ=environ)

@@ -261,7 +261,11 @@ def post_to_dict(post: Post) -> dict[str, Any]:
         "text": post.text,
         "kind": post.kind,
         "root_id": post.root_id,
-        "author": {"id": post.author.id, "followers": post.author.followers, "verified": post.author.verified},
+        "author": {
+            "id": post.author.id,
+            "followers": post.author.followers,
+            "verified": post.author.verified,
+        },
     }
     optional = {
         "parent_id": post.parent_id,

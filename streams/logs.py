@@ -12,7 +12,10 @@ from typing import Any
 _SECRET_PATTERNS = (
     re.compile(r"(https://hooks\.slack\.com/services/)[^\s\"']+"),
     re.compile(r"(xox[abpr]-)[A-Za-z0-9-]+"),
-    re.compile(r"((?:password|passwd|token|secret|signing_key|routing_key|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.IGNORECASE),
+    re.compile(
+        r"((?:password|passwd|token|secret|signing_key|routing_key|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+",
+        re.IGNORECASE,
+    ),
     re.compile(r"(://[^/\s:@]+:)[^@\s]+(@)"),
 )
 # `extra=` fields a JSON line carries (incident and delivery context; never post text or secrets).
@@ -32,7 +35,9 @@ _HANDLE = re.compile(r"@[\w\u4e00-\u9fff-]{1,64}")
 
 def redact(text: str, *, authors: bool = False) -> str:
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else ""), text)
+        text = pattern.sub(
+            lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else ""), text
+        )
     if authors:
         text = _HANDLE.sub("@***", text)
     return text

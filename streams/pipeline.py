@@ -202,7 +202,13 @@ class BrandResolver:
 class Pipeline:
     """The whole per-partition processing, without Kafka. One instance per partition in the worker."""
 
-    def __init__(self, settings: Settings, analyzer: TextAnalyzer | None = None, *, resolver: BrandResolver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: TextAnalyzer | None = None,
+        *,
+        resolver: BrandResolver | None = None,
+    ) -> None:
         self.settings = settings
         config: PipelineConfig = settings.pipeline
         self.analyzer = analyzer if analyzer is not None else TextAnalyzer.load_default(settings.text)
@@ -328,7 +334,9 @@ class Pipeline:
         return enriched
 
     # -- stage 2: enriched posts → incident events ------------------------------------------------------
-    def detect(self, ingested: IngestResult, *, cascades: bool = True, brands: bool = True) -> list[IncidentEvent]:
+    def detect(
+        self, ingested: IngestResult, *, cascades: bool = True, brands: bool = True
+    ) -> list[IncidentEvent]:
         """Apply posts to the detectors in order, advancing event time between them.
 
         Event time advances in ticks of `advance_every_s` interleaved with the posts, never per batch, so
@@ -371,7 +379,9 @@ class Pipeline:
         events += self.tracker.advance(watermark_s)
         return events
 
-    def process(self, records: Sequence[RawRecord], *, now_s: float | None = None) -> tuple[IngestResult, list[IncidentEvent]]:
+    def process(
+        self, records: Sequence[RawRecord], *, now_s: float | None = None
+    ) -> tuple[IngestResult, list[IncidentEvent]]:
         """The whole pipeline for one batch (replay and demo; the worker splits it across two agents)."""
         ingested = self.ingest(records, now_s=now_s)
         return ingested, self.detect(ingested)

@@ -42,7 +42,9 @@ def send_messages(bootstrap: str, topic: str, values: Iterable[bytes], *, produc
     from kafka import KafkaProducer
 
     own_producer = producer is None
-    producer = producer or KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024)
+    producer = producer or KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024
+    )
     count = 0
     try:
         for value in values:

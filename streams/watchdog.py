@@ -22,7 +22,12 @@ EXIT_STALLED = 3
 
 
 class ProgressWatchdog:
-    def __init__(self, stall_s: float, end_offsets: Callable[[], Mapping[int, int] | None], monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stall_s: float,
+        end_offsets: Callable[[], Mapping[int, int] | None],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stall_s = stall_s
         self._end_offsets = end_offsets
         self._monotonic = monotonic
@@ -62,7 +67,9 @@ class ProgressWatchdog:
         return stalled
 
 
-def kafka_end_offsets(client_options: Mapping[str, Any], topic: str) -> Callable[[], Mapping[int, int] | None]:
+def kafka_end_offsets(
+    client_options: Mapping[str, Any], topic: str
+) -> Callable[[], Mapping[int, int] | None]:
     """A function returning the topic's end offsets per partition, or None when the broker is unreachable."""
 
     def fetch() -> Mapping[int, int] | None:
@@ -85,7 +92,9 @@ def kafka_end_offsets(client_options: Mapping[str, Any], topic: str) -> Callable
     return fetch
 
 
-async def run_watchdog(watchdog: ProgressWatchdog, assigned: Callable[[], set[int]], check_every_s: float) -> None:
+async def run_watchdog(
+    watchdog: ProgressWatchdog, assigned: Callable[[], set[int]], check_every_s: float
+) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(check_every_s)
@@ -95,6 +104,10 @@ async def run_watchdog(watchdog: ProgressWatchdog, assigned: Callable[[], set[in
             continue
         stalled = await loop.run_in_executor(None, watchdog.stalled_partitions, partitions)
         if stalled:
-            log.error("no progress for %.0f s on partitions %s with input waiting: exiting for a restart", watchdog.stall_s, stalled)
+            log.error(
+                "no progress for %.0f s on partitions %s with input waiting: exiting for a restart",
+                watchdog.stall_s,
+                stalled,
+            )
             logging.shutdown()
             os._exit(EXIT_STALLED)

@@ -23,7 +23,12 @@ from typing import Any
 import yaml
 
 # The short test profile: failover and recovery take seconds, not the production defaults' minutes.
-FAST_KAFKA = {"session_timeout_s": 6.0, "heartbeat_interval_s": 1.0, "commit_interval_s": 0.5, "batch_max_wait_s": 0.02}
+FAST_KAFKA = {
+    "session_timeout_s": 6.0,
+    "heartbeat_interval_s": 1.0,
+    "commit_interval_s": 0.5,
+    "batch_max_wait_s": 0.02,
+}
 
 _live: set[subprocess.Popen[bytes]] = set()
 
@@ -100,8 +105,23 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
-        command = [sys.executable, "-m", "crisiswatch.streams.cli", "worker", "--config", str(self.config_path), "--alerts-jsonl", str(self.alerts_jsonl)]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "crisiswatch.streams.cli",
+            "worker",
+            "--config",
+            str(self.config_path),
+            "--alerts-jsonl",
+            str(self.alerts_jsonl),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
         _live.add(self.process)
         return self
 
@@ -128,7 +148,9 @@ class WorkerProcess:
     def stats(self) -> dict[str, Any]:
         return dict(self.get_json("/stats")[1])
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0, what: str = "condition") -> dict[str, Any]:
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0, what: str = "condition"
+    ) -> dict[str, Any]:
         result: dict[str, Any] = {}
 
         def check() -> bool:
@@ -146,11 +168,15 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.process.returncode} while waiting for {what}:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.process.returncode} while waiting for {what}:\n{self.log_tail()}"
+                )
             if check():
                 return
             time.sleep(0.25)
-        raise AssertionError(f"{self.name}: timed out after {timeout_s} s waiting for {what}:\n{self.log_tail()}")
+        raise AssertionError(
+            f"{self.name}: timed out after {timeout_s} s waiting for {what}:\n{self.log_tail()}"
+        )
 
     def terminate(self, timeout_s: float = 30.0) -> int:
         """SIGTERM: the worker drains, commits and exits."""
@@ -181,14 +207,25 @@ class WorkerProcess:
     def delivered_events(self) -> list[dict[str, Any]]:
         if not self.alerts_jsonl.exists():
             return []
-        return [json.loads(line) for line in self.alerts_jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            json.loads(line)
+            for line in self.alerts_jsonl.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
 
 
 def read_topic(bootstrap: str, topic: str, *, idle_timeout_s: float = 5.0) -> list[Any]:
     """Every message currently in `topic` (kafka-python ConsumerRecords), read from the beginning."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None, consumer_timeout_ms=int(idle_timeout_s * 1000))
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=int(idle_timeout_s * 1000),
+    )
     try:
         return list(consumer)
     finally:

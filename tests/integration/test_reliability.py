@@ -73,7 +73,12 @@ def alerting_to(receiver: Receiver) -> dict[str, Any]:
     return {
         "alerting": {
             "receivers": [{"name": "hook", "webhook": {"url": receiver.url}}],
-            "route": {"receiver": "hook", "group_wait_s": 0, "group_wait_critical_s": 0, "group_by": ["incident_id"]},
+            "route": {
+                "receiver": "hook",
+                "group_wait_s": 0,
+                "group_wait_critical_s": 0,
+                "group_by": ["incident_id"],
+            },
         }
     }
 
@@ -90,7 +95,10 @@ def committed_everything(bootstrap: str, config: WorkerConfig) -> bool:
         partitions = [TopicPartition(topic, p) for topic in topics for p in range(config.partitions)]
         committed = admin.list_group_offsets({config.app_id: partitions}).get(config.app_id, {})
         ends = consumer.end_offsets(partitions)
-        return all(ends[tp] == 0 or (committed.get(tp) is not None and committed[tp].offset >= ends[tp]) for tp in partitions)
+        return all(
+            ends[tp] == 0 or (committed.get(tp) is not None and committed[tp].offset >= ends[tp])
+            for tp in partitions
+        )
     finally:
         consumer.close()
         admin.close()
@@ -127,8 +135,15 @@ def split_stream() -> tuple[list[bytes], list[bytes]]:
     return encoded[:cut], encoded[cut:]
 
 
-def test_kill_9_mid_surge_recovers_state_exactly_once(kafka_bootstrap: str, tmp_path: Path, receiver: Receiver) -> None:
-    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG, extra=alerting_to(receiver))
+def test_kill_9_mid_surge_recovers_state_exactly_once(
+    kafka_bootstrap: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    config = WorkerConfig(
+        bootstrap=kafka_bootstrap,
+        directory=tmp_path,
+        brands=planted.BRAND_CONFIG,
+        extra=alerting_to(receiver),
+    )
     create_topic(kafka_bootstrap, config.posts_topic, partitions=config.partitions)
     first, second = split_stream()
     worker = WorkerProcess(config, "first").start()
@@ -143,7 +158,9 @@ def test_kill_9_mid_surge_recovers_state_exactly_once(kafka_bootstrap: str, tmp_
     restarted = WorkerProcess(config, "second").start()
     try:
         restarted.wait_ready()
-        wait_until(lambda: committed_everything(kafka_bootstrap, config), 120, "all input committed", [restarted])
+        wait_until(
+            lambda: committed_everything(kafka_bootstrap, config), 120, "all input committed", [restarted]
+        )
         state = latest_cascade_state(kafka_bootstrap, config, planted.SURGE_ROOT)
         engine = state["engine"]
         # Every planted reaction applied exactly once, across the crash and the redelivery.
@@ -163,23 +180,34 @@ def incident_set(events: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     return {(e["brand"], e["detector"], e["root_id"], e["status"], e["severity"]) for e in events}
 
 
-def test_failover_between_two_workers_gives_the_healthy_incidents(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_failover_between_two_workers_gives_the_healthy_incidents(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     # Long enough after the surge for every incident to have settled (resolved) in both runs: the order in
     # which brand observations from different partitions interleave is not fixed, the end state is.
     encoded = planted.encode(planted.stream(duration_s=4 * 3600.0))
 
-    healthy_config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path / "healthy", brands=planted.BRAND_CONFIG)
+    healthy_config = WorkerConfig(
+        bootstrap=kafka_bootstrap, directory=tmp_path / "healthy", brands=planted.BRAND_CONFIG
+    )
     healthy_config.directory.mkdir()
     create_topic(kafka_bootstrap, healthy_config.posts_topic, partitions=4)
     healthy = WorkerProcess(healthy_config, "healthy").start()
     try:
         healthy.wait_ready()
         produce(kafka_bootstrap, healthy_config.posts_topic, encoded)
-        wait_until(lambda: committed_everything(kafka_bootstrap, healthy_config), 120, "healthy run committed", [healthy])
+        wait_until(
+            lambda: committed_everything(kafka_bootstrap, healthy_config),
+            120,
+            "healthy run committed",
+            [healthy],
+        )
         time.sleep(2)
     finally:
         healthy.terminate()
-    expected = incident_set([json.loads(m.value) for m in read_topic(kafka_bootstrap, healthy_config.alerts_topic)])
+    expected = incident_set(
+        [json.loads(m.value) for m in read_topic(kafka_bootstrap, healthy_config.alerts_topic)]
+    )
     assert any(key[2] == planted.SURGE_ROOT for key in expected)
 
     config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path / "pair", brands=planted.BRAND_CONFIG)
@@ -190,13 +218,28 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(kafka_bootstra
     try:
         one.wait_ready()
         two.wait_ready()
-        wait_until(lambda: one.get_json("/ready")[1]["assigned_partitions"] > 0 and two.get_json("/ready")[1]["assigned_partitions"] > 0, 60, "both workers assigned", [one, two])
+        wait_until(
+            lambda: (
+                one.get_json("/ready")[1]["assigned_partitions"] > 0
+                and two.get_json("/ready")[1]["assigned_partitions"] > 0
+            ),
+            60,
+            "both workers assigned",
+            [one, two],
+        )
         half = len(encoded) // 2
         produce(kafka_bootstrap, config.posts_topic, encoded[:half])
-        wait_until(lambda: one.stats().get("consumed", 0) + two.stats().get("consumed", 0) >= half, 60, "first half consumed", [one, two])
+        wait_until(
+            lambda: one.stats().get("consumed", 0) + two.stats().get("consumed", 0) >= half,
+            60,
+            "first half consumed",
+            [one, two],
+        )
         two.kill()
         produce(kafka_bootstrap, config.posts_topic, encoded[half:])
-        wait_until(lambda: committed_everything(kafka_bootstrap, config), 120, "survivor committed everything", [one])
+        wait_until(
+            lambda: committed_everything(kafka_bootstrap, config), 120, "survivor committed everything", [one]
+        )
         time.sleep(2)
         state = latest_cascade_state(kafka_bootstrap, config, planted.SURGE_ROOT)
         assert state["engine"]["counts"][0] + state["engine"]["counts"][1] == REACTIONS
@@ -213,7 +256,12 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(kafka_bootstra
 
 def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Path) -> None:
     bootstrap = own_kafka_broker.bootstrap
-    config = WorkerConfig(bootstrap=bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG, extra={"kafka": {"watchdog_stall_s": 15}})
+    config = WorkerConfig(
+        bootstrap=bootstrap,
+        directory=tmp_path,
+        brands=planted.BRAND_CONFIG,
+        extra={"kafka": {"watchdog_stall_s": 15}},
+    )
     create_topic(bootstrap, config.posts_topic, partitions=config.partitions)
     first, second = split_stream()
     worker = WorkerProcess(config, "w").start()
@@ -250,7 +298,9 @@ def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Pa
         worker.terminate()
 
 
-def test_bad_config_on_reload_is_refused_and_the_old_one_keeps_running(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_bad_config_on_reload_is_refused_and_the_old_one_keeps_running(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG)
     create_topic(kafka_bootstrap, config.posts_topic, partitions=config.partitions)
     worker = WorkerProcess(config).start()
@@ -260,24 +310,40 @@ def test_bad_config_on_reload_is_refused_and_the_old_one_keeps_running(kafka_boo
         worker.config_path.write_text(good + "\nalerting:\n  route: {receiver: nobody}\n")
         assert worker.process is not None
         worker.process.send_signal(signal.SIGHUP)
-        wait_until(lambda: "config reload refused" in worker.log_path.read_text(errors="replace"), 30, "the refusal in the log", [worker])
+        wait_until(
+            lambda: "config reload refused" in worker.log_path.read_text(errors="replace"),
+            30,
+            "the refusal in the log",
+            [worker],
+        )
         log = worker.log_path.read_text(errors="replace")
         assert str(worker.config_path) in log and "alerting.route" in log
         posts = planted.encode(planted.normal_traffic(5, planted.START_S, 600, 6))
         produce(kafka_bootstrap, config.posts_topic, posts)
-        worker.wait_for(lambda s: s.get("consumed", 0) >= len(posts), what="processing after the refused reload")
+        worker.wait_for(
+            lambda s: s.get("consumed", 0) >= len(posts), what="processing after the refused reload"
+        )
         assert worker.get_json("/ready")[0] == 200
         worker.config_path.write_text(good)
         worker.process.send_signal(signal.SIGHUP)
-        wait_until(lambda: "config reloaded" in worker.log_path.read_text(errors="replace"), 30, "the reload", [worker])
+        wait_until(
+            lambda: "config reloaded" in worker.log_path.read_text(errors="replace"),
+            30,
+            "the reload",
+            [worker],
+        )
     finally:
         assert worker.terminate() == 0
 
 
-def test_unusable_state_directory_fails_at_start_with_a_clear_error(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_unusable_state_directory_fails_at_start_with_a_clear_error(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
-    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, extra={"kafka": {"data_dir": str(blocker / "data")}})
+    config = WorkerConfig(
+        bootstrap=kafka_bootstrap, directory=tmp_path, extra={"kafka": {"data_dir": str(blocker / "data")}}
+    )
     worker = WorkerProcess(config).start()
     assert worker.process is not None
     assert worker.process.wait(60) == 2
@@ -291,7 +357,11 @@ def test_http_endpoints_listen_on_loopback_only(kafka_bootstrap: str, tmp_path: 
     try:
         worker.wait_ready()
         listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
-        ours = [fields[1] for fields in listening if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == worker.port]
+        ours = [
+            fields[1]
+            for fields in listening
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == worker.port
+        ]
         assert ours == [f"0100007F:{worker.port:04X}"], ours  # 127.0.0.1 only
     finally:
         worker.terminate()
@@ -307,7 +377,9 @@ def test_watchdog_reads_end_offsets_from_the_real_broker(kafka_bootstrap: str) -
     ends = kafka_end_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic)()
     assert ends is not None and sum(ends.values()) == 3
     clock = [0.0]
-    watchdog = ProgressWatchdog(10.0, kafka_end_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic), monotonic=lambda: clock[0])
+    watchdog = ProgressWatchdog(
+        10.0, kafka_end_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic), monotonic=lambda: clock[0]
+    )
     assert watchdog.stalled_partitions({0, 1}) == []
     clock[0] = 11.0
     assert watchdog.stalled_partitions({0, 1}) == sorted(p for p, end in ends.items() if end > 0)

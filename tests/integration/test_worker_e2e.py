@@ -29,11 +29,16 @@ def test_worker_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None:
         duplicates = good[100:120]  # redelivered messages (same id, same bytes)
         malformed = [raw for raw, _ in planted.MALFORMED]
         produced = produce(kafka_bootstrap, config.posts_topic, good + malformed + duplicates)
-        stats = worker.wait_for(lambda s: s.get("consumed", 0) >= produced, timeout_s=120, what=f"{produced} posts consumed")
+        stats = worker.wait_for(
+            lambda s: s.get("consumed", 0) >= produced, timeout_s=120, what=f"{produced} posts consumed"
+        )
 
         # Accounting: consumed = processed + dead-lettered + duplicate + late.
         assert stats["consumed"] == produced
-        assert stats["consumed"] == stats["processed"] + stats["dead_lettered"] + stats["duplicate"] + stats["late"]
+        assert (
+            stats["consumed"]
+            == stats["processed"] + stats["dead_lettered"] + stats["duplicate"] + stats["late"]
+        )
         assert stats["dead_lettered"] == len(malformed)
         assert stats["duplicate"] == len(duplicates)
         assert stats["processed"] == len(good)
@@ -48,15 +53,25 @@ def test_worker_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None:
 
         # The planted surge is an incident on the alerts topic, at warning or above, paged once.
         alerts = [json.loads(message.value) for message in read_topic(kafka_bootstrap, config.alerts_topic)]
-        surge = [event for event in alerts if event["root_id"] == planted.SURGE_ROOT and event["detector"] == "forward_surge"]
-        assert surge, f"no forward_surge incident for the planted root; got {[(e['detector'], e['root_id']) for e in alerts]}"
+        surge = [
+            event
+            for event in alerts
+            if event["root_id"] == planted.SURGE_ROOT and event["detector"] == "forward_surge"
+        ]
+        assert surge, (
+            f"no forward_surge incident for the planted root; got {[(e['detector'], e['root_id']) for e in alerts]}"
+        )
         firing = [event for event in surge if event["status"] == "firing"]
         assert len(firing) == 1, "the surge must fire exactly once"
         assert max(("info", "warning", "critical").index(event["severity"]) for event in surge) >= 1
         assert all(event["brand"] == planted.BRAND for event in surge)
         assert len({event["id"] for event in alerts}) == len(alerts), "event ids are unique"
         # Normal traffic alone does not page.
-        others = [event for event in alerts if event["root_id"] not in (planted.SURGE_ROOT, None) and event["severity"] != "info"]
+        others = [
+            event
+            for event in alerts
+            if event["root_id"] not in (planted.SURGE_ROOT, None) and event["severity"] != "info"
+        ]
         assert not others, others
 
         # The notify agent delivered what is on the outbox to the JSONL sink.

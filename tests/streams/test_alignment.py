@@ -60,7 +60,9 @@ def test_a_full_buffer_releases_its_oldest() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5000)), max_size=60))
-def test_everything_is_released_in_per_source_order_once_all_sources_catch_up(items: list[tuple[int, int]]) -> None:
+def test_everything_is_released_in_per_source_order_once_all_sources_catch_up(
+    items: list[tuple[int, int]],
+) -> None:
     merge: AlignedMerge[tuple[int, int]] = AlignedMerge(idle_after_s=10, max_buffered=10_000)
     released: list[tuple[int, int]] = []
     for index, (source, t) in enumerate(items):

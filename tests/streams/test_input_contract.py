@@ -48,9 +48,17 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("invalid json", b'{"id": ', "invalid_json"),
     ("deep nesting", b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
     ("huge number", b'{"id": "p", "created_at": ' + b"9" * 5000 + b"}", "invalid_json"),
-    ("duplicate key", b'{"id": "a", "id": "b", "created_at": 1790000000, "author": {"id": "u"}}', "duplicate_key"),
+    (
+        "duplicate key",
+        b'{"id": "a", "id": "b", "created_at": 1790000000, "author": {"id": "u"}}',
+        "duplicate_key",
+    ),
     ("NaN", b'{"id": "a", "created_at": NaN, "author": {"id": "u"}}', "non_finite_number"),
-    ("Infinity followers", b'{"id": "a", "created_at": 1790000000, "author": {"id": "u", "followers": Infinity}}', "non_finite_number"),
+    (
+        "Infinity followers",
+        b'{"id": "a", "created_at": 1790000000, "author": {"id": "u", "followers": Infinity}}',
+        "non_finite_number",
+    ),
     ("array", b"[1, 2]", "not_an_object"),
     ("missing id", encode(valid(id=...)), "missing_field"),
     ("missing author", encode(valid(author=...)), "missing_field"),
@@ -119,7 +127,9 @@ def test_schema_and_validator_agree(name: str, raw: bytes, reason: str | None) -
 
 
 def test_defaults_and_normalisation() -> None:
-    post = decode_post(encode(valid(kind=None, author={"id": "u"}, lang="EN", brands=[" Acme ", "Acme"])), NOW_S)
+    post = decode_post(
+        encode(valid(kind=None, author={"id": "u"}, lang="EN", brands=[" Acme ", "Acme"])), NOW_S
+    )
     assert isinstance(post, Post)
     assert post.kind == "post" and post.root_id == "p1" and post.parent_id is None
     assert post.author.followers == 0 and post.author.verified is False
@@ -134,7 +144,10 @@ def test_milliseconds_equal_seconds() -> None:
 
 
 def test_round_trip_through_canonical_form() -> None:
-    post = decode_post(encode(valid(id="f", kind="forward", parent_id="p1", root_id="p1", sentiment=0.25, brands=["A"])), NOW_S)
+    post = decode_post(
+        encode(valid(id="f", kind="forward", parent_id="p1", root_id="p1", sentiment=0.25, brands=["A"])),
+        NOW_S,
+    )
     assert isinstance(post, Post)
     again = decode_post(encode(post_to_dict(post)), NOW_S)
     assert again == post
@@ -156,7 +169,9 @@ def test_any_bytes_give_a_post_or_a_reason(raw: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -172,7 +187,8 @@ json_values = st.recursive(
             "kind": st.sampled_from(["post", "forward", "comment", "x"]) | json_values,
             "parent_id": json_values,
             "root_id": json_values,
-            "author": json_values | st.fixed_dictionaries({"id": st.text(max_size=5)}, optional={"followers": json_values}),
+            "author": json_values
+            | st.fixed_dictionaries({"id": st.text(max_size=5)}, optional={"followers": json_values}),
             "sentiment": json_values,
             "brands": json_values,
             "lang": json_values,

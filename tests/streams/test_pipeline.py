@@ -59,7 +59,13 @@ def test_accounting_identity_with_duplicates_late_and_rejects() -> None:
     lines.append(b"not json")
     result = pipeline.ingest(records(lines))
     counts = result.accounting
-    assert (counts.consumed, counts.processed, counts.duplicate, counts.late, counts.dead_lettered_total) == (107, 100, 5, 1, 1)
+    assert (counts.consumed, counts.processed, counts.duplicate, counts.late, counts.dead_lettered_total) == (
+        107,
+        100,
+        5,
+        1,
+        1,
+    )
     assert counts.balanced()
 
 
@@ -95,7 +101,9 @@ def test_far_future_post_is_rejected_in_replay_and_does_not_silence_the_stream()
         ([("a", "forward", "b"), ("b", "forward", "a")], ["b"], ["parent_cycle"]),
     ],
 )
-def test_root_resolution(posts: list[tuple[str, str, str | None]], expected_roots: list[str], rejected: list[str]) -> None:
+def test_root_resolution(
+    posts: list[tuple[str, str, str | None]], expected_roots: list[str], rejected: list[str]
+) -> None:
     pipeline = Pipeline(SETTINGS)
     lines = []
     for index, (post_id, kind, parent) in enumerate(posts):

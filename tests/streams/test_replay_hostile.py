@@ -11,22 +11,49 @@ import planted
 
 HOSTILE: list[tuple[bytes, str]] = planted.MALFORMED + [
     (b"[" * 100_000 + b"]" * 100_000, "invalid_json"),
-    (b'{"id": "big", "created_at": 1790000000, "author": {"id": "u", "followers": ' + b"9" * 5000 + b"}}", "invalid_json"),
-    (json.dumps({"id": "x" * 300, "created_at": planted.START_S, "author": {"id": "u"}}).encode(), "id_too_long"),
+    (
+        b'{"id": "big", "created_at": 1790000000, "author": {"id": "u", "followers": ' + b"9" * 5000 + b"}}",
+        "invalid_json",
+    ),
+    (
+        json.dumps({"id": "x" * 300, "created_at": planted.START_S, "author": {"id": "u"}}).encode(),
+        "id_too_long",
+    ),
     (json.dumps({"id": "zero", "created_at": 0, "author": {"id": "u"}}).encode(), "timestamp_too_old"),
-    (json.dumps({"id": "long", "created_at": planted.START_S, "text": "x" * 70_000, "author": {"id": "u"}}).encode(), "text_too_long"),
+    (
+        json.dumps(
+            {"id": "long", "created_at": planted.START_S, "text": "x" * 70_000, "author": {"id": "u"}}
+        ).encode(),
+        "text_too_long",
+    ),
     (b"\xef\xbb\xbf" + b"\x00garbage", "invalid_json"),
 ]
 
 
-def replay(tmp_path: Path, name: str, lines: list[bytes], *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict], list[dict]]:
+def replay(
+    tmp_path: Path, name: str, lines: list[bytes], *extra: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict], list[dict]]:
     source = tmp_path / f"{name}.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     alerts, rejects = tmp_path / f"{name}-alerts.jsonl", tmp_path / f"{name}-rejects.jsonl"
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"brands": planted.BRAND_CONFIG}))
     result = subprocess.run(
-        [sys.executable, "-m", "crisiswatch.streams.cli", "replay", str(source), "--alerts-out", str(alerts), "--rejects-out", str(rejects), "--config", str(config), "--quiet", *extra],
+        [
+            sys.executable,
+            "-m",
+            "crisiswatch.streams.cli",
+            "replay",
+            str(source),
+            "--alerts-out",
+            str(alerts),
+            "--rejects-out",
+            str(rejects),
+            "--config",
+            str(config),
+            "--quiet",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -28,7 +28,10 @@ def test_no_file_gives_defaults() -> None:
 
 
 def test_example_config_is_valid() -> None:
-    settings = load_settings(REPO / "examples" / "config.yaml", environ={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"})
+    settings = load_settings(
+        REPO / "examples" / "config.yaml",
+        environ={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"},
+    )
     assert settings.brands
 
 
@@ -44,7 +47,9 @@ def test_example_config_is_valid() -> None:
         ("surprise: 1\n", "surprise", "known keys"),
     ],
 )
-def test_errors_name_file_key_value_and_expectation(tmp_path: Path, text: str, key: str, expected_words: str) -> None:
+def test_errors_name_file_key_value_and_expectation(
+    tmp_path: Path, text: str, key: str, expected_words: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as caught:
         load_settings(path, environ={})
@@ -71,7 +76,9 @@ def test_secret_values_are_masked_in_errors(tmp_path: Path) -> None:
 
 def test_environment_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, "kafka:\n  bootstrap_servers: a:1\n")
-    settings = load_settings(path, environ={"CRISISWATCH_KAFKA__BOOTSTRAP_SERVERS": "b:2", "CRISISWATCH_METRICS__PORT": "7000"})
+    settings = load_settings(
+        path, environ={"CRISISWATCH_KAFKA__BOOTSTRAP_SERVERS": "b:2", "CRISISWATCH_METRICS__PORT": "7000"}
+    )
     assert settings.kafka.bootstrap_servers == "b:2"
     assert settings.metrics.port == 7000
 
@@ -107,7 +114,9 @@ def test_missing_env_reference(tmp_path: Path) -> None:
 
 def test_brand_overrides_are_validated_at_start() -> None:
     with pytest.raises(ConfigError) as caught:
-        settings_from_mapping({"brands": [{"name": "Acme", "detectors": {"no_such_detector": {}}}]}, environ={})
+        settings_from_mapping(
+            {"brands": [{"name": "Acme", "detectors": {"no_such_detector": {}}}]}, environ={}
+        )
     assert caught.value.key.startswith("brands[0].detectors")
 
 
@@ -118,9 +127,25 @@ def test_known_env_keys_cover_kafka_and_metrics() -> None:
 
 
 def test_config_check_command(tmp_path: Path) -> None:
-    good = subprocess.run([sys.executable, "-m", "crisiswatch.streams.cli", "config", "check", str(REPO / "examples" / "config.yaml")], capture_output=True, text=True, env={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x", "PATH": "/usr/bin:/bin"})
+    good = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crisiswatch.streams.cli",
+            "config",
+            "check",
+            str(REPO / "examples" / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x", "PATH": "/usr/bin:/bin"},
+    )
     assert good.returncode == 0, good.stderr
     bad = write(tmp_path, "metrics:\n  port: -1\n")
-    result = subprocess.run([sys.executable, "-m", "crisiswatch.streams.cli", "config", "check", str(bad)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "crisiswatch.streams.cli", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert str(bad) in result.stderr and "metrics.port" in result.stderr and "-1" in result.stderr

@@ -15,4 +15,6 @@ def test_state_tables_use_raw_keys_and_json_values() -> None:
         key = "根-1/x".encode()
         encoded = worker.app.serializers.dumps_key(topic.key_type, key, serializer=topic.key_serializer)
         assert encoded == key
-        assert worker.app.serializers.loads_key(topic.key_type, encoded, serializer=topic.key_serializer) == key
+        assert (
+            worker.app.serializers.loads_key(topic.key_type, encoded, serializer=topic.key_serializer) == key
+        )
