@@ -8,12 +8,12 @@ cascades, every planted incident kind) and measures, on that same topic:
               topic, (2b) the same agent writing one table entry per event, (3) `crisiswatch worker`
               (decode, validate, dedup, sentiment, detectors, table state, incidents, webhook to a real
               HTTP receiver), with the ratios of 3 to 1, 2 and 2b; medians of --repeats runs, interleaved;
-  latency     1k posts/s background; per trial a negative cascade is built just below the surge threshold,
+  latency     background load (--background-rate, default 1k posts/s); per trial a negative cascade is built just below the surge threshold,
               then the post that crosses it (a verified big account forwarding) is produced and the time
               until the critical page reaches the webhook receiver on 127.0.0.1 is taken; p50/p99;
   memory      RSS of one worker holding ~100k active cascades with its dedup stage at capacity, plus
               bytes per cascade and per remembered post id measured offline;
-  soak        RSS every 5 s over --soak-s at a steady 1k posts/s (a week of event time compressed into the
+  soak        RSS every 5 s over --soak-s at a steady --background-rate (a week of event time compressed into the
               soak, so the 24 h dedup horizon and the 6 h cascade expiry are crossed); growth must be flat;
   scaleout    1 worker vs 2 workers (one consumer group, 4 partitions): incident sets compared on brand,
               detector, root_id, status, severity; posts per CPU-second of each worker;
@@ -22,7 +22,10 @@ cascades, every planted incident kind) and measures, on that same topic:
     CRISISWATCH_KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4 \\
     python bench/perf_run.py --phases throughput,latency,memory,soak,scaleout,replay --repeats 3 --soak-s 600
 
-Results: a JSON document (--out) and a human summary on stdout. Every process started is stopped.
+Results: a JSON document (--out; phases already in it are kept) and progress on stderr. Every process
+started is stopped, also on SIGTERM. `--snapshot REV|WORKTREE|DIR [--patch FILE]` measures a frozen copy of
+the code (the package is put first on PYTHONPATH for this process, the workers and the ceilings).
+Figures and method: bench/results/perf.md.
 """
 
 from __future__ import annotations
@@ -760,7 +763,7 @@ class Bench:
         try:
             worker.wait_ready(180)
             assert worker.process is not None
-            samples = asyncio.run(self._soak_run(topic, path, rate, soak_s, worker))
+            samples = self._soak_run(topic, path, rate, soak_s, worker)
         finally:
             self.stop_worker(worker)
         result = soak_summary(samples, soak_s)
@@ -770,51 +773,53 @@ class Bench:
             f"soak: RSS {result['rss_start_mb']:.0f} -> {result['rss_end_mb']:.0f} MB, slope over the steady part {result['slope_mb_per_min']:+.2f} MB/min"
         )
 
-    async def _soak_run(
+    def _soak_run(
         self, topic: str, path: Path, rate: float, soak_s: float, worker: WorkerProcess
     ) -> list[dict[str, Any]]:
-        from aiokafka import AIOKafkaProducer
+        """Paced at `rate` posts/s with kafka-python's threaded producer; RSS, CPU and progress every 5 s."""
+        from kafka import KafkaProducer
 
         assert worker.process is not None
         pid = worker.process.pid
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
-        await producer.start()
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         samples: list[dict[str, Any]] = []
         started = time.monotonic()
         sent = 0
         next_sample = 0.0
-        with open(path, "rb") as source:
-            lines = iter(source)
-            while True:
-                elapsed = time.monotonic() - started
-                if elapsed >= soak_s:
-                    break
-                due = int(elapsed * rate)
-                futures = []
-                while sent < due:
-                    line = next(lines, None)
-                    if line is None:
+        try:
+            with open(path, "rb") as source:
+                lines = iter(source)
+                while True:
+                    elapsed = time.monotonic() - started
+                    if elapsed >= soak_s:
                         break
-                    value = line.rstrip(b"\n")
-                    futures.append(await producer.send(topic, key=message_key(value), value=value))
-                    sent += 1
-                if futures:
-                    await asyncio.gather(*futures)
-                if elapsed >= next_sample:
-                    stats = await asyncio.to_thread(worker.stats)
-                    samples.append(
-                        {
-                            "t_s": round(elapsed, 1),
-                            "rss_mb": proc_rss_mb(pid),
-                            "cpu_s": proc_cpu_s(pid),
-                            "sent": sent,
-                            "consumed": stats.get("consumed"),
-                            "load": load_average(),
-                        }
-                    )
-                    next_sample += 5.0
-                await asyncio.sleep(0.01)
-        await producer.stop()
+                    due = int(elapsed * rate)
+                    while sent < due:
+                        line = next(lines, None)
+                        if line is None:
+                            break
+                        value = line.rstrip(b"\n")
+                        producer.send(topic, key=message_key(value), value=value)
+                        sent += 1
+                    if elapsed >= next_sample:
+                        stats: dict[str, Any] = {}
+                        with contextlib.suppress(OSError, ValueError):
+                            stats = worker.stats()
+                        samples.append(
+                            {
+                                "t_s": round(elapsed, 1),
+                                "rss_mb": proc_rss_mb(pid),
+                                "cpu_s": proc_cpu_s(pid),
+                                "sent": sent,
+                                "consumed": stats.get("consumed"),
+                                "load": load_average(),
+                            }
+                        )
+                        next_sample += 5.0
+                    time.sleep(0.01)
+            producer.flush()
+        finally:
+            producer.close()
         return samples
 
     # scale-out -----------------------------------------------------------------------------------------

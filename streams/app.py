@@ -370,7 +370,33 @@ class Worker:
             pipeline = Pipeline(self.settings, self.analyzer, resolver=self.resolver)
             self.observability.attach(pipeline)
             state = states[partition] = PartitionState(pipeline)
+            self._load_recovered_keys(states, partition, state)
         return state
+
+    def _load_recovered_keys(
+        self, states: dict[int, PartitionState], partition: int, state: PartitionState
+    ) -> None:
+        """Load every key this partition's changelog restored, not only keys that see new posts.
+
+        A cascade whose surge ended before a failover gets no more posts; loaded lazily, its open incident
+        would never resolve and its state never expire. Faust's memory store records the changelog
+        partition of each restored key (keys written here are already in memory).
+        """
+        table = self.cascade_table if states is self.cascades else self.brand_table
+        recovered: dict[Any, int] = getattr(table.data, "_key_partition", {})
+        for raw_key, key_partition in list(recovered.items()):
+            if key_partition != partition:
+                continue
+            key = raw_key.decode("utf-8") if isinstance(raw_key, bytes) else str(raw_key)
+            if key in state.loaded_keys:
+                continue
+            if states is self.cascades:
+                state.loaded_keys.add(key)
+                stored = table.get(raw_key)
+                if stored:
+                    self._restore(state, stored, cascade_key=key)
+            else:
+                self._brand_applied(state, key, -1, -1)
 
     # -- cascade side ----------------------------------------------------------------------------------
     async def on_post_batch(self, events: Sequence[Any]) -> None:
