@@ -752,6 +752,10 @@ class Bench:
                     )
                 )
                 for post in scenario.posts:
+                    # Ids restart in every generated day: make them unique, or dedup drops repeats as redeliveries.
+                    for key in ("id", "parent_id", "root_id"):
+                        if post.get(key):
+                            post[key] = f"d{day}-{post[key]}"
                     out.write(dump_line(post).encode() + b"\n")
                     count += 1
                 brands = brand_config(scenario.brand_profiles())
