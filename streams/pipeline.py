@@ -141,22 +141,37 @@ class DedupStage:
 
 
 class _BoundedMap:
-    """Insertion-ordered map that forgets its oldest entries past `limit` (parent → root, root → brands)."""
+    """Insertion-ordered map (parent → root, root → brands) that forgets its oldest entries past `limit`
+    and, like the dedup stage, entries older than the horizon in event time (`expire`): without the
+    latter it only stopped growing at `limit` entries per partition (bench/results/perf.md, soak)."""
 
     __slots__ = ("limit", "_data")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._data: OrderedDict[str, Any] = OrderedDict()
+        self._data: OrderedDict[str, tuple[Any, float | None]] = OrderedDict()
 
     def get(self, key: str) -> Any:
-        return self._data.get(key)
+        entry = self._data.get(key)
+        return None if entry is None else entry[0]
 
-    def put(self, key: str, value: Any) -> None:
-        self._data[key] = value
+    def put(self, key: str, value: Any, event_time_s: float | None = None) -> None:
+        self._data[key] = (value, event_time_s)
         self._data.move_to_end(key)
         if len(self._data) > self.limit:
             self._data.popitem(last=False)
+
+    def expire(self, oldest_s: float, watermark_s: float) -> None:
+        data = self._data
+        while data:
+            key, (value, event_time_s) = next(iter(data.items()))
+            if event_time_s is None:  # restored from state without a time: its horizon starts now
+                data[key] = (value, watermark_s)
+                data.move_to_end(key)
+            elif event_time_s >= oldest_s:
+                break
+            else:
+                del data[key]
 
 
 @dataclass(slots=True)
@@ -275,6 +290,10 @@ class Pipeline:
         result.watermarks = watermarks
         result.accounting.processed += len(result.posts)
         self.totals.add(result.accounting)
+        if self.watermark.value_s is not None:
+            oldest_s = self.watermark.value_s - self.dedup.horizon_s
+            self._root_of.expire(oldest_s, self.watermark.value_s)
+            self._cascade_context.expire(oldest_s, self.watermark.value_s)
         if self.on_ingest is not None:
             self.on_ingest(result)
         return result
@@ -290,7 +309,7 @@ class Pipeline:
 
     def _resolve_root(self, post: Post) -> Post | Rejection:
         if post.kind == "post":
-            self._root_of.put(post.id, post.id)
+            self._root_of.put(post.id, post.id, post.created_at_s)
             return post
         root_id = post.root_id
         if not root_id:
@@ -299,7 +318,7 @@ class Pipeline:
             if root_id == post.id:
                 return Rejection("parent_cycle", "the parent chain leads back to the post itself")
             post = _with_root(post, root_id)
-        self._root_of.put(post.id, root_id)
+        self._root_of.put(post.id, root_id, post.created_at_s)
         return post
 
     def _enrich(self, posts: Sequence[Post]) -> list[EnrichedPost]:
@@ -316,7 +335,7 @@ class Pipeline:
             else:
                 brands = self.resolver.monitored(self.resolver.match_text(post.text))
             if post.kind == "post":
-                self._cascade_context.put(post.id, brands)
+                self._cascade_context.put(post.id, brands, post.created_at_s)
             negative = analysis.negative_probability
             if post.sentiment is not None and negative is not None:
                 negative = post.sentiment
