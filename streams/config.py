@@ -54,8 +54,6 @@ class KafkaConfig:
     ssl_keyfile: str | None = None
     # Where Faust keeps its table files; the changelog topics are the durable copy.
     data_dir: str = "./crisiswatch-data"
-    # Consumer tuning: aiokafka's default fetch wait (500 ms) bounds latency per Kafka hop.
-    fetch_max_wait_ms: int = 100
     session_timeout_s: float = 30.0
     heartbeat_interval_s: float = 3.0
     commit_interval_s: float = 2.0
@@ -141,7 +139,6 @@ KAFKA_SCHEMA: dict[str, Any] = {
         "ssl_certfile": _nullable("string"),
         "ssl_keyfile": _nullable("string"),
         "data_dir": {"type": "string"},
-        "fetch_max_wait_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
         "session_timeout_s": {"type": "number", "exclusiveMinimum": 0},
         "heartbeat_interval_s": {"type": "number", "exclusiveMinimum": 0},
         "commit_interval_s": {"type": "number", "exclusiveMinimum": 0},

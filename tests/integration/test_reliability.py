@@ -176,7 +176,7 @@ def test_kill_9_mid_surge_recovers_state_exactly_once(
     try:
         restarted.wait_ready()
         wait_until(
-            lambda: committed_everything(kafka_bootstrap, config), 120, "all input committed", [restarted]
+            lambda: committed_everything(kafka_bootstrap, config), 240, "all input committed", [restarted]
         )
         events = surge_events(kafka_bootstrap, config)
         firing_ids = {e["id"] for e in events if e["status"] == "firing"}
@@ -212,7 +212,7 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(
         produce(kafka_bootstrap, healthy_config.posts_topic, encoded)
         wait_until(
             lambda: committed_everything(kafka_bootstrap, healthy_config),
-            120,
+            240,
             "healthy run committed",
             [healthy],
         )
@@ -252,7 +252,7 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(
         two.kill()
         produce(kafka_bootstrap, config.posts_topic, encoded[half:])
         wait_until(
-            lambda: committed_everything(kafka_bootstrap, config), 120, "survivor committed everything", [one]
+            lambda: committed_everything(kafka_bootstrap, config), 240, "survivor committed everything", [one]
         )
         time.sleep(2)
         check_applied_once(kafka_bootstrap, config)
@@ -301,7 +301,7 @@ def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Pa
             except Exception:  # noqa: BLE001 - the broker may still be electing leaders
                 return False
 
-        wait_until(resumed, 150, "all input committed after the broker restart", [worker])
+        wait_until(resumed, 240, "all input committed after the broker restart", [worker])
         recovery_s = time.monotonic() - restarted_at
         assert surge_events(bootstrap, config), "the surge still fires"
         check_applied_once(bootstrap, config)
