@@ -390,15 +390,10 @@ class Worker:
             if key_partition != partition:
                 continue
             key = raw_key.decode("utf-8") if isinstance(raw_key, bytes) else str(raw_key)
-            if key in state.loaded_keys:
-                continue
             if states is self.cascades:
-                state.loaded_keys.add(key)
-                stored = table.get(raw_key)
-                if stored:
-                    self._restore(state, stored, cascade_key=key)
+                self._load_cascade_key(state, key)
             else:
-                self._brand_applied(state, key, -1, -1)
+                self._load_brand_key(state, key)
 
     # -- cascade side ----------------------------------------------------------------------------------
     async def on_post_batch(self, events: Sequence[Any]) -> None:
@@ -448,15 +443,19 @@ class Worker:
         self.last_progress_monotonic = time.monotonic()
 
     def _cascade_applied(self, state: PartitionState, post: Any, record: RawRecord) -> bool:
-        root_id = post.root_id
-        if root_id not in state.loaded_keys:
-            state.loaded_keys.add(root_id)
-            stored = self.cascade_table.get(root_id.encode())
-            if stored:
-                self._restore(state, stored, cascade_key=root_id)
-            elif self.warm_start is not None:
-                self.warm_start.load_cascade(state.pipeline.engine, root_id)
-        return record.offset <= state.applied.get(root_id, -1)
+        self._load_cascade_key(state, post.root_id)
+        return record.offset <= state.applied.get(post.root_id, -1)
+
+    def _load_cascade_key(self, state: PartitionState, root_id: str) -> None:
+        """Bring a cascade's durable state (table, else warm start) into the partition's pipeline, once."""
+        if root_id in state.loaded_keys:
+            return
+        state.loaded_keys.add(root_id)
+        stored = self.cascade_table.get(root_id.encode())
+        if stored:
+            self._restore(state, stored, cascade_key=root_id)
+        elif self.warm_start is not None:
+            self.warm_start.load_cascade(state.pipeline.engine, root_id)
 
     def _restore(
         self,
@@ -607,15 +606,20 @@ class Worker:
     def _brand_applied(
         self, state: PartitionState, brand: str, source_partition: int, source_offset: int
     ) -> bool:
-        if brand not in state.loaded_keys:
-            state.loaded_keys.add(brand)
-            state.applied[brand] = {}
-            stored = self.brand_table.get(brand.encode())
-            if stored:
-                self._restore(state, stored, brand_key=brand)
-            elif self.warm_start is not None:
-                self.warm_start.load_brand(state.pipeline.engine, brand)
+        self._load_brand_key(state, brand)
         return bool(source_offset <= state.applied[brand].get(str(source_partition), -1))
+
+    def _load_brand_key(self, state: PartitionState, brand: str) -> None:
+        """Bring a brand's durable state (table, else warm start) into the partition's pipeline, once."""
+        if brand in state.loaded_keys:
+            return
+        state.loaded_keys.add(brand)
+        state.applied[brand] = {}
+        stored = self.brand_table.get(brand.encode())
+        if stored:
+            self._restore(state, stored, brand_key=brand)
+        elif self.warm_start is not None:
+            self.warm_start.load_brand(state.pipeline.engine, brand)
 
     def _write_brand_states(self, state: PartitionState) -> None:
         _, brands = state.pipeline.engine.drain_dirty()
@@ -713,18 +717,11 @@ class Worker:
         if root == "*":
             state = self._partition_state(self.brands, partition)
             table = self.brand_table
-            owner = ack.dedup_key.split("/", 1)[0]
-            if owner not in state.loaded_keys:
-                self._brand_applied(state, owner, -1, -1)
+            self._load_brand_key(state, ack.dedup_key.split("/", 1)[0])
         else:
             state = self._partition_state(self.cascades, partition)
             table = self.cascade_table
-            owner = root
-            if owner not in state.loaded_keys:
-                state.loaded_keys.add(owner)
-                stored = self.cascade_table.get(owner.encode())
-                if stored:
-                    self._restore(state, stored, cascade_key=owner)
+            self._load_cascade_key(state, root)
         events = state.pipeline.tracker.apply_ack(ack)
         await self._send_incident_events(events)
         with table.writing_for(partition):

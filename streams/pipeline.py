@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crisiswatch.alerts.incidents import IncidentEvent, IncidentTracker
@@ -430,14 +430,10 @@ class Pipeline:
 
 
 def _with_root(post: Post, root_id: str) -> Post:
-    from dataclasses import replace
-
     return replace(post, root_id=root_id)
 
 
 def _replace_labels(assessment: Assessment, labels: dict[str, str]) -> Assessment:
-    from dataclasses import replace
-
     return replace(assessment, labels=labels)
 
 
