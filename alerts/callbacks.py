@@ -5,7 +5,15 @@ Everything that arrives is untrusted. Slack requests carry `X-Slack-Signature` (
 a signature seen before is refused (replay). Email links carry a token signed with
 `callback.signing_key` that names the incident, the action and an expiry; opening the link (GET)
 only shows a confirmation form — mail scanners prefetch links — and the POST performs the action
-once. PagerDuty v3 webhooks carry `X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the body>`.
+once. PagerDuty v3 webhooks carry `X-PagerDuty-Signature`: one or more comma-separated
+`v1=<hex HMAC-SHA256 of the raw body>` (several while a secret is rotated); any one matching a
+configured `webhook_signing_secret` is enough. Their `event.data.incident_key` is the `dedup_key`
+crisiswatch sent (our incident id) for an incident PagerDuty opened from our event; a key that is not
+one of ours (e.g. an incident PagerDuty's alert grouping keyed itself) is ignored, not an error.
+Only `incident.acknowledged` / `incident.resolved` done by a person (`agent.type` "user_reference")
+act, so the echoes of crisiswatch's own acknowledge/resolve events are ignored. An event id seen before is answered 200 (PagerDuty retries deliveries and
+disables endpoints that keep answering 4xx) without acting twice; an event older than an hour is
+refused (PagerDuty stops retrying after about 20 minutes: an older one is a replay).
 
 A verified action becomes an `AckEvent` handed to `submit_ack` (the lead produces it to the acks
 topic keyed by `dedup_key`, so the worker owning the incident applies it).
@@ -26,12 +34,13 @@ import hmac
 import html
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from crisiswatch.alerts.clock import Clock
+from crisiswatch.alerts.clock import Clock, parse_time
 from crisiswatch.alerts.config import AlertingConfig, CallbackConfig
 from crisiswatch.alerts.incidents import ACK_ACTIONS, AckEvent
 from crisiswatch.alerts.secrets import Secret
@@ -43,6 +52,10 @@ SLACK_ACTION_IDS: dict[str, str] = {
 }
 MAX_BODY_BYTES = 64 * 1024
 _PD_ACTIONS = {"incident.acknowledged": "acknowledge", "incident.resolved": "resolve"}
+# PagerDuty retries a webhook for about 20 minutes; anything older is a replay.
+PAGERDUTY_EVENT_MAX_AGE_S = 3600.0
+_PD_CLOCK_SKEW_S = 300.0
+_HEX_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class CallbackError(Exception):
@@ -133,12 +146,71 @@ def pagerduty_signature(secret: Secret, body: bytes) -> str:
 
 
 def verify_pagerduty(secrets: list[Secret], headers: Mapping[str, str], body: bytes) -> None:
-    offered = [s.strip() for s in headers.get("x-pagerduty-signature", "").split(",") if s.strip()]
+    """PagerDuty's documented check: keep the `v1=` signatures of the header, compare each with the hex
+    HMAC-SHA256 of the raw body under every configured secret, in constant time; one match is enough."""
+    offered = []
+    for item in headers.get("x-pagerduty-signature", "").split(","):
+        version, sep, value = item.strip().partition("=")
+        if sep and version == "v1" and _HEX_SHA256.match(value):
+            offered.append(value.lower())
+    if not offered:
+        raise CallbackError(401, "missing PagerDuty signature")
     for secret in secrets:
-        expected = pagerduty_signature(secret, body)
+        expected = pagerduty_signature(secret, body)[3:]
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
             return
     raise CallbackError(401, "bad PagerDuty signature")
+
+
+@dataclass(frozen=True, slots=True)
+class PagerDutyWebhook:
+    """The parts of a v3 webhook (`{"event": {...}}`) that matter here."""
+
+    event_id: str
+    event_type: str
+    resource_type: str
+    occurred_at_s: float | None
+    agent_type: str | None
+    agent_id: str | None
+    agent_name: str | None
+    data_type: str | None
+    incident_key: str | None
+
+
+def parse_pagerduty_webhook(body: bytes) -> PagerDutyWebhook:
+    """Parse a v3 webhook body as PagerDuty documents it; CallbackError(400) when it is not one."""
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    try:
+        event = json.loads(body)["event"]
+        if not isinstance(event, dict):
+            raise TypeError
+        event_id, event_type = event["id"], event["event_type"]
+        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
+            raise TypeError
+        agent: dict[str, Any] = event["agent"] if isinstance(event.get("agent"), dict) else {}
+        data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+    except (ValueError, KeyError, TypeError):
+        raise CallbackError(400, "malformed PagerDuty webhook") from None
+    occurred_at_s = None
+    if text(event.get("occurred_at")):
+        try:
+            occurred_at_s = parse_time(event["occurred_at"])
+        except ValueError:
+            raise CallbackError(400, "malformed PagerDuty webhook") from None
+    return PagerDutyWebhook(
+        event_id=event_id,
+        event_type=event_type,
+        resource_type=text(event.get("resource_type")) or "",
+        occurred_at_s=occurred_at_s,
+        agent_type=text(agent.get("type")),
+        agent_id=text(agent.get("id")),
+        agent_name=text(agent.get("summary")),
+        data_type=text(data.get("type")),
+        incident_key=text(data.get("incident_key")),
+    )
 
 
 # ---- the handler --------------------------------------------------------------------------
@@ -172,19 +244,23 @@ SubmitAck = Callable[[AckEvent], Awaitable[None] | None]
 
 
 class _SeenCache:
-    """Replay protection: keys remembered until their expiry (bounded)."""
+    """Replay protection: keys remembered until their expiry (bounded).
+
+    A key is added only after its action was handed on, so a request that failed half-way (the ack
+    topic was down) can be retried and is not refused as a replay.
+    """
 
     def __init__(self, limit: int = 50_000) -> None:
         self._seen: dict[str, float] = {}
         self._limit = limit
 
-    def check_and_add(self, key: str, expires_s: float, now_s: float) -> bool:
+    def seen(self, key: str, now_s: float) -> bool:
+        return self._seen.get(key, float("-inf")) > now_s
+
+    def add(self, key: str, expires_s: float, now_s: float) -> None:
         if len(self._seen) > self._limit:
             self._seen = {k: v for k, v in self._seen.items() if v > now_s}
-        if key in self._seen and self._seen[key] > now_s:
-            return False
         self._seen[key] = expires_s
-        return True
 
 
 class CallbackHandler:
@@ -195,6 +271,7 @@ class CallbackHandler:
         self.prefix = config.callback.path_prefix
         self._seen = _SeenCache()
         self._slack_by_user = {p.slack_user_id: p.id for p in config.people if p.slack_user_id}
+        self._pagerduty_by_user = {p.pagerduty_user_id: p.id for p in config.people if p.pagerduty_user_id}
         self._slack_secrets = [
             r.slack.signing_secret for r in config.receivers if r.slack and r.slack.signing_secret
         ]
@@ -234,7 +311,7 @@ class CallbackHandler:
         now_s = self.clock.now()
         tolerance = self.config.callback.timestamp_tolerance_s
         signature = verify_slack(self._slack_secrets, request.headers, request.body, now_s, tolerance)
-        if not self._seen.check_and_add("slack:" + signature, now_s + 2 * tolerance, now_s):
+        if self._seen.seen("slack:" + signature, now_s):
             raise CallbackError(409, "replayed request")
         try:
             form = parse_qs(request.body.decode("utf-8"), strict_parsing=True)
@@ -245,20 +322,21 @@ class CallbackHandler:
             raise CallbackError(400, "malformed Slack payload") from None
         user_id = str(user.get("id", ""))
         by = self._slack_by_user.get(user_id) or f"slack:{user_id or 'unknown'}"
-        count = 0
+        acks = []
         for item in actions:
             action = SLACK_ACTION_IDS.get(str(item.get("action_id", "")))
             incident_id = str(item.get("value", ""))
             if action is None or not incident_id:
                 continue
             try:
-                ack = AckEvent(incident_id=incident_id, action=action, by=by, at_s=now_s, via="slack")  # type: ignore[arg-type]
+                acks.append(AckEvent(incident_id=incident_id, action=action, by=by, at_s=now_s, via="slack"))  # type: ignore[arg-type]
             except ValueError:
                 raise CallbackError(400, "malformed incident id") from None
-            await self._emit(ack)
-            count += 1
-        if count == 0:
+        if not acks:
             raise CallbackError(400, "no crisiswatch action in payload")
+        for ack in acks:
+            await self._emit(ack)
+        self._seen.add("slack:" + signature, now_s + 2 * tolerance, now_s)
         return CallbackResponse(200, "")
 
     def _token(self, request: CallbackRequest, token: str | None) -> dict[str, Any]:
@@ -292,43 +370,53 @@ class CallbackHandler:
         token = (form.get("t") or [request.query.get("t", "")])[0]
         payload = self._token(request, token)
         now_s = self.clock.now()
-        if not self._seen.check_and_add("link:" + token[-43:], float(payload["exp"]), now_s):
+        if self._seen.seen("link:" + token[-43:], now_s):
             raise CallbackError(409, "this link was already used")
         by = str(payload.get("p") or "email")
         await self._emit(
             AckEvent(incident_id=payload["i"], action=payload["a"], by=by, at_s=now_s, via="email")
         )
+        self._seen.add("link:" + token[-43:], float(payload["exp"]), now_s)
         return CallbackResponse(200, "<!doctype html><p>Done. Thank you.</p>", "text/html")
 
     async def _pagerduty(self, request: CallbackRequest) -> CallbackResponse:
         if not self._pd_secrets:
             raise CallbackError(404, "PagerDuty webhooks are not configured")
         verify_pagerduty(self._pd_secrets, request.headers, request.body)
-        try:
-            data = json.loads(request.body)
-            event = data["event"]
-            event_type = str(event["event_type"])
-            event_id = str(event.get("id", ""))
-            incident = event.get("data") or {}
-            agent = (event.get("agent") or {}).get("summary") or "pagerduty"
-        except (ValueError, KeyError, TypeError):
-            raise CallbackError(400, "malformed PagerDuty webhook") from None
+        hook = parse_pagerduty_webhook(request.body)
         now_s = self.clock.now()
-        if event_id and not self._seen.check_and_add("pd:" + event_id, now_s + 86400.0, now_s):
-            raise CallbackError(409, "replayed webhook")
-        action = _PD_ACTIONS.get(event_type)
-        # The incident key we sent as dedup_key comes back as the alert/incident key.
-        incident_id = str(incident.get("incident_key") or incident.get("dedup_key") or "")
-        if action is None or not incident_id:
-            return CallbackResponse(200, "ignored")
-        try:
-            ack = AckEvent(
-                incident_id=incident_id, action=action, by=f"pagerduty:{agent}", at_s=now_s, via="pagerduty"
-            )  # type: ignore[arg-type]
-        except ValueError:
-            return CallbackResponse(200, "ignored")
-        await self._emit(ack)
-        return CallbackResponse(200, "ok")
+        if hook.occurred_at_s is not None and not (
+            now_s - PAGERDUTY_EVENT_MAX_AGE_S <= hook.occurred_at_s <= now_s + _PD_CLOCK_SKEW_S
+        ):
+            raise CallbackError(409, "stale PagerDuty event")
+        seen_key = "pd:" + hook.event_id
+        if self._seen.seen(seen_key, now_s):
+            return CallbackResponse(200, "duplicate")  # a delivery retry: acted on already
+        action = _PD_ACTIONS.get(hook.event_type)
+        ack: AckEvent | None = None
+        reason = "ignored: event type"
+        if action is not None and hook.data_type in (None, "incident"):
+            reason = "ignored: not done by a person"  # e.g. our own acknowledge/resolve coming back
+            if hook.agent_type == "user_reference":
+                reason = "ignored: not a crisiswatch incident"
+                by = self._pagerduty_by_user.get(hook.agent_id or "") or (
+                    "pagerduty:" + (hook.agent_name or hook.agent_id or "unknown")[:200]
+                )
+                try:
+                    ack = AckEvent(
+                        incident_id=hook.incident_key or "",
+                        action=action,  # type: ignore[arg-type]
+                        by=by,
+                        at_s=now_s,
+                        via="pagerduty",
+                    )
+                except ValueError:
+                    ack = None
+        if ack is not None:
+            await self._emit(ack)
+            reason = "ok"
+        self._seen.add(seen_key, now_s + 2 * PAGERDUTY_EVENT_MAX_AGE_S, now_s)
+        return CallbackResponse(200, reason)
 
     async def aiohttp(self, request: Any) -> Any:
         """aiohttp adapter: `app.router.add_route("*", prefix + "/{tail:.*}", handler.aiohttp)`."""

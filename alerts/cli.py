@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from crisiswatch.alerts.clock import Clock, iso_z, parse_duration_s, parse_time
 from crisiswatch.alerts.config import AlertingConfig
 from crisiswatch.alerts.delivery import DeadLetterLog, DeliveryReport
+from crisiswatch.alerts.dispatch import BRAND_PINNING_LABELS
 from crisiswatch.alerts.routing import Runtime, build_runtime
 from crisiswatch.alerts.silences import FileSilenceStore, SilenceStore, new_silence, silenced_by
 from crisiswatch.detectors.settings import ConfigError
@@ -68,6 +69,8 @@ def explain_route(
                 "route": route.to_dict(),
                 "integrations": list(receiver.integrations),
                 "group_key": route.group_key(labels),
+                # False: the group spans brands, so each crisis.alerts partition keeps its own (dispatch.py).
+                "group_within_partition": bool(BRAND_PINNING_LABELS.intersection(route.group_by)),
                 "group_wait_s": route.group_wait_for(labels.get("severity", "")),
                 "muted_by": runtime.muted_by(route, at_s),
                 "escalation_owner": receiver.escalation_owner,
@@ -85,8 +88,18 @@ def explain_route(
     }
 
 
+def _file_store(config: AlertingConfig) -> SilenceStore | None:
+    """The silence store when it is the file; None for a Kafka store (the caller passes it in)."""
+    return FileSilenceStore(config.silences_path) if config.silences_store == "file" else None
+
+
 def routes_test_main(
-    argv: Sequence[str], config: AlertingConfig, *, clock: Clock | None = None, out: TextIO | None = None
+    argv: Sequence[str],
+    config: AlertingConfig,
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    silences: SilenceStore | None = None,
 ) -> int:
     """`crisiswatch routes test --labels k=v,... [--at TIME] [--json] [--verify-receivers a,b]`.
 
@@ -105,7 +118,9 @@ def routes_test_main(
         labels = parse_labels(args.labels)
         at_s = _now(args, clock)
         runtime = build_runtime(config)
-        result = explain_route(runtime, labels, at_s, FileSilenceStore(config.silences_path))
+        result = explain_route(
+            runtime, labels, at_s, silences if silences is not None else _file_store(config)
+        )
     except ConfigError as error:
         print(f"error: {error}", file=out)
         return 2
@@ -122,6 +137,12 @@ def routes_test_main(
             if item["muted_by"]:
                 line += f" MUTED by {item['muted_by']}"
             print(line, file=out)
+            if not item["group_within_partition"]:
+                print(
+                    f"    note: group_by {item['route']['group_by']} spans brands: grouped per "
+                    "crisis.alerts partition (add 'brand' to group_by for one group)",
+                    file=out,
+                )
             for person in item["on_call"]:
                 print(
                     f"    step {person['step']} (+{person['after_s']:g}s): {person['name']} ({person['person']})",
@@ -140,7 +161,12 @@ def routes_test_main(
 
 
 def routes_main(
-    argv: Sequence[str], config: Any, *, clock: Clock | None = None, out: TextIO | None = None
+    argv: Sequence[str],
+    config: Any,
+    *,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    silences: SilenceStore | None = None,
 ) -> int:
     """`crisiswatch routes test ...` (the verb `routes` with its only sub-command, `test`)."""
     out = out or sys.stdout
@@ -151,7 +177,7 @@ def routes_main(
             file=out,
         )
         return 2
-    return routes_test_main(args[1:], config, clock=clock, out=out)
+    return routes_test_main(args[1:], config, clock=clock, out=out, silences=silences)
 
 
 def silence_main(
@@ -185,7 +211,11 @@ def silence_main(
     try:
         args = parser.parse_args(list(argv))
         now_s = _now(args, clock)
-        store = store if store is not None else FileSilenceStore(config.silences_path)
+        store = store if store is not None else _file_store(config)
+        if store is None:
+            raise ConfigError(
+                "silences_store", config.silences_store, "the store opened by `crisiswatch silence`"
+            )
         if args.command == "add":
             starts = parse_time(args.starts) if args.starts else now_s
             if args.ends and args.duration:
@@ -198,6 +228,7 @@ def silence_main(
                 except ValueError:
                     raise ConfigError("--duration", args.duration, "a duration like 30m or 2h") from None
             silence = store.add(new_silence(args.matchers, starts, ends, args.author, args.comment))
+            _prune(store, now_s)
             print(silence.id, file=out)
             return 0
         if args.command == "list":
@@ -216,11 +247,19 @@ def silence_main(
                     )
             return 0
         silence = store.expire(args.silence_id, now_s)
+        _prune(store, now_s)
         print(f"{silence.id} expired at {iso_z(silence.ends_at_s)}", file=out)
         return 0
     except (ConfigError, ValueError) as error:
         print(f"error: {error}", file=out)
         return 2
+
+
+def _prune(store: SilenceStore, now_s: float) -> None:
+    """Writers tidy up: silences that ended more than the store's retention ago are dropped."""
+    prune = getattr(store, "prune", None)
+    if prune is not None:
+        prune(now_s)
 
 
 def notifications_main(

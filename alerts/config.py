@@ -20,6 +20,7 @@ from crisiswatch.detectors.settings import ConfigError, require
 
 RECEIVER_KINDS: tuple[str, ...] = ("console", "jsonl", "slack", "email", "pagerduty", "webhook")
 ESCALATION_OWNERS: tuple[str, ...] = ("crisiswatch", "pagerduty", "none")
+SILENCE_STORES: tuple[str, ...] = ("file", "kafka")
 MATCHER_LABELS_HINT = "brand, role, detector, severity, lang, platform, category, status, root_id"
 DEFAULT_INHIBIT_RULES: tuple[dict[str, Any], ...] = (
     {
@@ -739,6 +740,9 @@ class AlertingConfig:
     callback: CallbackConfig = field(default_factory=CallbackConfig)
     # category -> text or {en: text, zh: text}; "default" for categories without one.
     playbooks: Mapping[str, Any] = field(default_factory=dict)
+    # "file": one JSON file at silences_path (one host or a shared volume); "kafka": the compacted topic
+    # kafka.silences_topic, followed by every worker (crisiswatch.streams.silences).
+    silences_store: str = "file"
     silences_path: str = "crisiswatch-silences.json"
     labelled_incidents_path: str = "labelled_incidents.jsonl"
 
@@ -759,10 +763,18 @@ class AlertingConfig:
                 "delivery",
                 "callback",
                 "playbooks",
+                "silences_store",
                 "silences_path",
                 "labelled_incidents_path",
             ],
             "",
+        )
+        silences_store = data.get("silences_store", "file")
+        require(
+            silences_store in SILENCE_STORES,
+            "silences_store",
+            silences_store,
+            f"one of {list(SILENCE_STORES)}",
         )
         receivers_raw = data.get("receivers")
         if receivers_raw is None:
@@ -822,6 +834,7 @@ class AlertingConfig:
             delivery=DeliveryConfig.from_mapping(data.get("delivery") or {}, "delivery"),
             callback=CallbackConfig.from_mapping(data.get("callback") or {}, "callback"),
             playbooks=dict(playbooks),
+            silences_store=str(silences_store),
             silences_path=str(_str(data, "silences_path", "crisiswatch-silences.json", "")),
             labelled_incidents_path=str(
                 _str(data, "labelled_incidents_path", "labelled_incidents.jsonl", "")
@@ -1006,6 +1019,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "delivery": {"type": "object"},
         "callback": {"type": "object"},
         "playbooks": {"type": "object"},
+        "silences_store": {"enum": list(SILENCE_STORES)},
         "silences_path": {"type": "string"},
         "labelled_incidents_path": {"type": "string"},
     },

@@ -315,8 +315,11 @@ class Notifier:
         if not error.retryable:
             return self._dead(job, error.reason)
         delay = self.backoff_s(job.attempts)
-        if error.retry_after_s is not None:
-            delay = min(max(error.retry_after_s, 0.0), self.config.max_retry_after_s)
+        asked_s = error.wait_s(now_s)
+        # A server's Retry-After wins over our backoff; one of 0 or in the past would make a hot loop, so
+        # the backoff stays then. A huge one is capped (a misbehaving server cannot park us for days).
+        if asked_s is not None and asked_s > 0:
+            delay = min(asked_s, self.config.max_retry_after_s)
         if now_s + delay - job.first_attempt_s > self.config.budget_s:
             return self._dead(job, "budget_exhausted")
         job.next_attempt_s = now_s + delay

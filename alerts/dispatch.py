@@ -10,6 +10,15 @@ later changes wait `group_interval_s` (a severity rise or an acknowledgement goe
 an open, unacknowledged group is reminded every `repeat_interval_s` in the same thread. Incidents
 resolved before anyone was told are never sent. Suppressed changes (silenced, inhibited, muted) stay
 pending and go out when the suppression ends, unless the incident resolved meanwhile.
+
+Partitions: the worker keeps one `Dispatcher` per `crisis.alerts` partition, so groups, inhibition
+sources and escalations only see the incident events of their partition. The outbox is keyed by
+`outbox_key(event)` (the brand): every event of a brand lands on one partition, so groups whose
+`group_by` holds `brand` (or `incident_id`, `dedup_key`, `...`: the default is `incident_id`) and
+inhibit rules with `equal: [brand]` (the default rule) behave exactly as with one partition. A group
+that spans brands (e.g. `group_by: [detector]`) or an inhibit rule without `brand` in `equal` works
+per partition: brands on different partitions get separate notifications / do not inhibit each
+other. `partition_limits(runtime)` lists such routes and rules (`crisiswatch routes test` shows them).
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from crisiswatch.alerts.silences import MemorySilenceStore, SilenceStore, silenc
 from crisiswatch.detectors.events import SEVERITY_RANK
 
 SUPPRESSED_RECHECK_S = 60.0
+# A group_by holding one of these keeps each group inside one brand, and so inside one outbox partition.
+BRAND_PINNING_LABELS = frozenset({"brand", "dedup_key", "incident_id", "..."})
 _STATE_VERSION = 1
 
 
@@ -95,6 +106,35 @@ class Suppression:
             "event_id": self.event_id,
             "reason": self.reason,
         }
+
+
+def outbox_key(event: IncidentEvent) -> str:
+    """The `crisis.alerts` message key: the brand, so one brand's incidents share a partition (above)."""
+    return event.brand
+
+
+def partition_limits(runtime: Runtime) -> list[str]:
+    """Routes and inhibit rules that span brands, so are evaluated per outbox partition; [] if none."""
+    out: list[str] = []
+
+    def walk(route: RuntimeRoute) -> None:
+        if not BRAND_PINNING_LABELS.intersection(route.group_by):
+            out.append(
+                f"{route.path}: group_by {list(route.group_by)} spans brands; with several "
+                "crisis.alerts partitions each partition keeps its own group (one notification per "
+                "partition). Add 'brand' to group_by to avoid it."
+            )
+        for child in route.routes:
+            walk(child)
+
+    walk(runtime.root)
+    for index, rule in enumerate(runtime.inhibit_rules):
+        if not BRAND_PINNING_LABELS.intersection(rule.equal):
+            out.append(
+                f"inhibit_rules[{index}]: equal {list(rule.equal)} spans brands; a source only "
+                "inhibits targets on its own crisis.alerts partition. Add 'brand' to equal to avoid it."
+            )
+    return out
 
 
 def thread_key_for(group_key: str, events: Iterable[IncidentEvent]) -> str:

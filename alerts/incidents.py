@@ -231,7 +231,8 @@ class AckEvent:
     def __post_init__(self) -> None:
         require(self.action in ACK_ACTIONS, "action", self.action, f"one of {ACK_ACTIONS}")
         require(
-            re.match(r"^.+:\d+$", self.incident_id) is not None,
+            # The worker splits the key into brand / detector / root: anything else must not reach it.
+            re.match(r"^[^/]+/[^/]+/.+:\d+$", self.incident_id) is not None,
             "incident_id",
             self.incident_id,
             "'<brand>/<detector>/<root>:<episode>'",

@@ -30,6 +30,7 @@ from crisiswatch.alerts.render import RenderOptions
 from crisiswatch.alerts.routing import Runtime, build_runtime
 from crisiswatch.alerts.silences import FileSilenceStore, SilenceStore
 from crisiswatch.detectors.events import BrandProfile
+from crisiswatch.detectors.settings import ConfigError
 
 
 def build_integrations(config: AlertingConfig, clock: Clock) -> dict[str, list[Integration]]:
@@ -106,6 +107,13 @@ class AlertingService:
         self.clock = clock
         self.brands = dict(brands or {})
         self.runtime: Runtime = build_runtime(config)
+        if silences is None and config.silences_store != "file":
+            # Falling back to a local file would silently stop sharing silences between workers.
+            raise ConfigError(
+                "silences_store",
+                config.silences_store,
+                "a silence store passed in by the worker (crisiswatch.streams.silences.open_silence_store)",
+            )
         self.silences = silences if silences is not None else FileSilenceStore(config.silences_path)
         self.dispatcher = Dispatcher(self.runtime, self.silences)
         # One AlertMetrics per registry: services of several partitions in one worker share it.

@@ -3,8 +3,9 @@
 A silence needs at least one matcher that does not match the empty string (so `brand=~".*"` cannot
 silence everything by accident) and an expiry. `SilenceStore` is the interface; `FileSilenceStore`
 keeps them in one JSON file (atomic rename, `flock` against concurrent CLI/worker writes, re-read
-when the file changes), which every worker on the host — or on a shared volume — sees. A compacted
-Kafka topic can implement the same interface.
+when the file changes), which every worker on the host — or on a shared volume — sees.
+`crisiswatch.streams.silences.KafkaSilenceStore` keeps them on a compacted Kafka topic that every
+worker follows (config `alerting.silences_store: kafka`): the choice for workers on several hosts.
 """
 
 from __future__ import annotations
@@ -121,20 +122,22 @@ class MemorySilenceStore:
         return silence
 
     def expire(self, silence_id: str, now_s: float) -> Silence:
-        silence = _find(self._silences, silence_id)
-        expired = _expired(silence, now_s)
+        silence = find_silence(self._silences, silence_id)
+        expired = expired_silence(silence, now_s)
         self._silences[silence.id] = expired
         return expired
 
 
-def _find(silences: Mapping[str, Silence], silence_id: str) -> Silence:
+def find_silence(silences: Mapping[str, Silence], silence_id: str) -> Silence:
+    """The silence with this id or unique id prefix; ConfigError otherwise."""
     hits = [s for key, s in silences.items() if key.startswith(silence_id)] if silence_id else []
     if len(hits) != 1:
         raise ConfigError("silence_id", silence_id, "the id (or a unique prefix) of an existing silence")
     return hits[0]
 
 
-def _expired(silence: Silence, now_s: float) -> Silence:
+def expired_silence(silence: Silence, now_s: float) -> Silence:
+    """The silence ending at `now_s` (or at its start if it has not begun; never later than it would)."""
     end = min(silence.ends_at_s, max(now_s, silence.starts_at_s))
     return Silence(
         silence.id, silence.matchers, silence.starts_at_s, end, silence.created_by, silence.comment
@@ -161,8 +164,8 @@ class FileSilenceStore:
 
     def expire(self, silence_id: str, now_s: float) -> Silence:
         with self._locked() as silences:
-            silence = _find(silences, silence_id)
-            expired = _expired(silence, now_s)
+            silence = find_silence(silences, silence_id)
+            expired = expired_silence(silence, now_s)
             silences[silence.id] = expired
         return expired
 

@@ -1,7 +1,10 @@
 """Alerting throughput on one core: incident tracking, dispatch, rendering, HTTP delivery to 127.0.0.1.
 
-Run: /tmp/cw/venv/bin/python bench/alerts_bench.py [--repeats 5]
-Prints the median of the repeats per stage.
+Run: /tmp/cw/venv/bin/python bench/alerts_bench.py [--repeats 5] [--kafka HOST:PORT]
+Prints the median of the repeats per stage. With --kafka (e.g. a broker from
+`python3 deploy/kafka/kafka-local start --dir /tmp/k5 --json`) it also measures the silence topic:
+how long a `silence add` takes to reach a following worker, loading 1000 silences at start, and
+`silenced_by` over a Kafka store holding 1000 silences.
 """
 
 from __future__ import annotations
@@ -72,7 +75,10 @@ def timed(fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--kafka", help="bootstrap servers: also measure the silence topic")
     args = parser.parse_args()
+    if args.kafka:
+        _silences_bench(args.kafka, args.repeats)
     items = assessments(20_000)
     tracker = IncidentTracker()
     events = [e for a in items for e in tracker.observe(a)] + tracker.advance(T0 + 50_000)
@@ -158,6 +164,48 @@ async def _http(events) -> float:
     await notifier.aclose()
     await runner.cleanup()
     return len(notifications) / elapsed
+
+
+def _silences_bench(bootstrap: str, repeats: int) -> None:
+    import uuid
+
+    from crisiswatch.alerts.silences import new_silence, silenced_by
+    from crisiswatch.streams.silences import KafkaSilenceStore
+
+    topic = f"bench-silences-{uuid.uuid4().hex[:8]}"
+    options = {"bootstrap_servers": bootstrap.split(",")}
+    writer = KafkaSilenceStore(options, topic).start(follow=False)
+    follower = KafkaSilenceStore(options, topic).start(follow=True)
+    latencies = []
+    for i in range(repeats * 4):
+        silence = new_silence([f'brand="b{i}"'], T0, T0 + 3600, "bench")
+        start = time.perf_counter()
+        writer.add(silence)
+        while not any(s.id == silence.id for s in follower.all()):
+            time.sleep(0.001)
+        latencies.append(time.perf_counter() - start)
+    follower.close()
+    for i in range(1000 - len(latencies)):
+        writer.add(new_silence([f'brand="c{i}"', 'detector="volume_surge"'], T0, T0 + 3600, "bench"))
+    writer.close()
+    loads = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        store = KafkaSilenceStore(options, topic).start(follow=False)
+        loads.append(time.perf_counter() - start)
+    count = len(store.all())
+    labels = {"brand": "acme", "detector": "volume_surge", "severity": "warning"}
+    lookups = [
+        2000 / timed(lambda: [silenced_by(store, labels, T0 + 1) for _ in range(2000)])
+        for _ in range(repeats)
+    ]
+    store.close()
+    print(
+        f"silence add -> visible to a following worker: median {statistics.median(latencies) * 1000:.0f} ms"
+        f" (min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f}; {len(latencies)} adds)"
+    )
+    print(f"start with {count} silences on the topic: median {statistics.median(loads) * 1000:.0f} ms")
+    print(f"silenced_by over {count} silences: median {statistics.median(lookups):.0f} /s")
 
 
 if __name__ == "__main__":

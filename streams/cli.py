@@ -104,6 +104,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         ", ".join(brand.name for brand in settings.brands) or "(none: brands named in posts are monitored)"
     )
     print(f"{args.file}: ok; brands: {brands}")
+    from crisiswatch.alerts.dispatch import partition_limits
+    from crisiswatch.alerts.routing import build_runtime
+
+    for limit in partition_limits(build_runtime(settings.alerting)):  # valid, but worth knowing
+        print(f"note: alerting.{limit}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -184,8 +189,9 @@ def _delegate(module: str, function: str, argv: Sequence[str], *, with_config: b
 DELEGATED: dict[str, tuple[str, str, bool]] = {
     "classify": ("crisiswatch.detectors.text.cli", "classify_main", False),
     "train-text": ("crisiswatch.detectors.text.cli", "train_main", False),
-    "routes": ("crisiswatch.alerts.cli", "routes_main", True),
-    "silence": ("crisiswatch.alerts.cli", "silence_main", True),
+    # These two open the configured silence store (a file, or the Kafka topic) first.
+    "routes": ("crisiswatch.streams.silences", "routes_main", True),
+    "silence": ("crisiswatch.streams.silences", "silence_main", True),
     "notifications": ("crisiswatch.alerts.cli", "notifications_main", True),
 }
 

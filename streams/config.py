@@ -43,6 +43,8 @@ class KafkaConfig:
     alerts_topic: str = "crisis.alerts"
     dead_letter_topic: str = "social.posts.dlq"
     acks_topic: str = "crisis.acks"
+    # Compacted, one partition: the silences every worker follows (alerting.silences_store: kafka).
+    silences_topic: str = "crisis.silences"
     partitions: int = 4
     replication_factor: int = 1
     security_protocol: str = "PLAINTEXT"
@@ -129,6 +131,7 @@ KAFKA_SCHEMA: dict[str, Any] = {
         "alerts_topic": {"type": "string", "minLength": 1},
         "dead_letter_topic": {"type": "string", "minLength": 1},
         "acks_topic": {"type": "string", "minLength": 1},
+        "silences_topic": {"type": "string", "minLength": 1},
         "partitions": {"type": "integer", "minimum": 1, "maximum": 10000},
         "replication_factor": {"type": "integer", "minimum": 1},
         "security_protocol": {"enum": ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]},

@@ -1,7 +1,9 @@
 """What every receiver integration shares: the notification it sends and the error it raises.
 
 An integration turns one `Notification` into one delivery. It raises `DeliveryError` with a bounded
-`reason` (a metric label), a `retryable` flag and, for 429/503, the server's `retry_after_s`.
+`reason` (a metric label), a `retryable` flag and, for 429/503, the server's Retry-After: as a delay
+(`retry_after_s`) or, for an HTTP-date the response did not date, as an absolute time (`retry_at_s`)
+that the notifier turns into a delay with its injected clock.
 Integrations with an idempotency key (PagerDuty dedup_key, webhook event id, email Message-ID, Slack
 message ts) make retries safe; the others may deliver one duplicate per crash (documented per class).
 """
@@ -39,12 +41,26 @@ class DeliveryError(Exception):
     """A failed delivery: `reason` is one of REASONS; the message never contains secrets."""
 
     def __init__(
-        self, reason: str, message: str, retryable: bool, retry_after_s: float | None = None
+        self,
+        reason: str,
+        message: str,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        retry_at_s: float | None = None,
     ) -> None:
         self.reason = reason if reason in REASONS else "other"
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+        self.retry_at_s = retry_at_s
         super().__init__(message)
+
+    def wait_s(self, now_s: float) -> float | None:
+        """How long the server asked us to wait, seen from `now_s`; None when it did not ask."""
+        if self.retry_after_s is not None:
+            return self.retry_after_s
+        if self.retry_at_s is not None:
+            return self.retry_at_s - now_s
+        return None
 
 
 @dataclass(frozen=True, slots=True)

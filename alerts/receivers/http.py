@@ -6,22 +6,75 @@ Error messages name the receiver kind and the status, never the URL (webhook URL
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from crisiswatch.alerts.receivers.base import DeliveryError
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+_WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_MONTH = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"(\d{2}):(\d{2}):(\d{2})"
+# RFC 9110 section 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept.
+_IMF_FIXDATE = re.compile(rf"^{_WEEKDAY}, (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} GMT$")
+_RFC850_DATE = re.compile(rf"^{_LONG_WEEKDAY}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} GMT$")
+_ASCTIME_DATE = re.compile(rf"^{_WEEKDAY} {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})$")
+_DELAY_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
 
-def retry_after_s(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is treated as absent: we cannot read the clock here)."""
+
+def parse_http_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP-date (RFC 9110 5.6.7, all three forms); None when it is not one."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
+        if match := _IMF_FIXDATE.match(text):
+            day, month, year, hour, minute, second = match.groups()
+        elif match := _RFC850_DATE.match(text):
+            day, month, short_year, hour, minute, second = match.groups()
+            # Two-digit years: RFC 9110 reads a year more than 50 years ahead as the past century.
+            year = str(2000 + int(short_year) if int(short_year) < 70 else 1900 + int(short_year))
+        elif match := _ASCTIME_DATE.match(text):
+            month, day, hour, minute, second, year = match.groups()
+        else:
+            return None
+        moment = datetime(
+            int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:  # 31 Feb, hour 25, ...
         return None
+    return moment.timestamp()
+
+
+def parse_retry_after(value: str | None, date: str | None = None) -> tuple[float | None, float | None]:
+    """Retry-After (RFC 9110 10.2.3) as `(delay_s, retry_at_s)`, at most one of them set.
+
+    delay-seconds gives the delay. An HTTP-date is measured against the response's own `Date`
+    header when it has one (the server's clock on both sides, so clock skew cancels out); without a
+    `Date` it is returned as an absolute time for the caller's injected clock. Anything else: (None, None).
+    """
+    if value is None:
+        return None, None
+    text = value.strip()
+    if _DELAY_SECONDS.match(text):
+        return float(text), None
+    retry_at = parse_http_date(text)
+    if retry_at is None:
+        return None, None
+    sent_at = parse_http_date(date)
+    if sent_at is not None:
+        return max(0.0, retry_at - sent_at), None
+    return None, retry_at
 
 
 class HttpClient:
@@ -76,21 +129,17 @@ class HttpClient:
 
 
 def check_status(kind: str, status: int, headers: Mapping[str, str]) -> None:
+    """2xx passes; 429, 408 and 5xx raise retryable errors carrying Retry-After; other statuses do not retry."""
     if 200 <= status < 300:
         return
+    delay_s, at_s = parse_retry_after(headers.get("retry-after"), headers.get("date"))
     if status == 429:
         raise DeliveryError(
-            "rate_limited",
-            f"{kind}: HTTP 429",
-            retryable=True,
-            retry_after_s=retry_after_s(headers.get("retry-after")),
+            "rate_limited", f"{kind}: HTTP 429", retryable=True, retry_after_s=delay_s, retry_at_s=at_s
         )
     if status >= 500 or status == 408:
         raise DeliveryError(
-            "http_5xx",
-            f"{kind}: HTTP {status}",
-            retryable=True,
-            retry_after_s=retry_after_s(headers.get("retry-after")),
+            "http_5xx", f"{kind}: HTTP {status}", retryable=True, retry_after_s=delay_s, retry_at_s=at_s
         )
     raise DeliveryError("http_4xx", f"{kind}: HTTP {status}", retryable=False)
 

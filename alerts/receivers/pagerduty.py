@@ -1,12 +1,23 @@
 """PagerDuty Events API v2: trigger / acknowledge / resolve keyed by the incident id as `dedup_key`.
 
-PagerDuty deduplicates by `dedup_key`, so retries and crash repeats are safe. When PagerDuty owns
+Bodies follow PagerDuty's "Send an Alert Event" (POST /v2/enqueue): `routing_key`, `event_action`,
+`dedup_key` (at most 255 characters) on every event; a trigger adds `payload` with the required
+`summary` (at most 1024 characters), `source` and `severity` (critical / error / warning / info) and
+the optional `timestamp`, `component`, `group`, `class`, `custom_details`, plus `links` (`href`
+required, http(s) only here) and `client`; acknowledge / resolve carry no payload. PagerDuty answers
+202 `{"status": "success"}`; 400 is not retried, 429 and 5xx are (with Retry-After).
+
+PagerDuty deduplicates by `dedup_key`, so retries and crash repeats are safe. An incident id longer
+than 255 characters is cut and suffixed with a hash of the whole id (the same for every event of
+the incident); acknowledgements from PagerDuty's webhook for such an incident cannot be mapped back
+and are ignored. When PagerDuty owns
 escalation (the receiver's `escalation_owner: pagerduty`) crisiswatch sends no reminders or
 escalations to it: PagerDuty's own policy pages people, once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -17,6 +28,15 @@ from crisiswatch.alerts.receivers.http import HttpClient, json_or_empty
 from crisiswatch.alerts.render import PAGERDUTY_SUMMARY_LIMIT, RenderOptions, page_content
 
 DEDUP_KEY_LIMIT = 255
+PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
+
+
+def pagerduty_dedup_key(incident_id: str) -> str:
+    """The incident id, or for an id over PagerDuty's 255 characters a stable shortened form."""
+    if len(incident_id) <= DEDUP_KEY_LIMIT:
+        return incident_id
+    digest = hashlib.sha256(incident_id.encode()).hexdigest()[:16]
+    return incident_id[: DEDUP_KEY_LIMIT - len(digest) - 1] + "#" + digest
 
 
 def event_payload(
@@ -35,7 +55,7 @@ def event_payload(
     body: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": action,
-        "dedup_key": event.incident_id[:DEDUP_KEY_LIMIT],
+        "dedup_key": pagerduty_dedup_key(event.incident_id),
     }
     if action != "trigger":
         return body
@@ -56,7 +76,7 @@ def event_payload(
     body["payload"] = {
         "summary": esc.truncate(esc.one_line(page.title + " — " + page.summary), PAGERDUTY_SUMMARY_LIMIT),
         "source": f"crisiswatch/{esc.one_line(event.brand)}"[:255],
-        "severity": event.severity if event.severity in ("critical", "warning", "info") else "error",
+        "severity": event.severity if event.severity in PAGERDUTY_SEVERITIES else "error",
         "timestamp": event.detected_at,
         "component": esc.one_line(event.brand)[:255],
         "group": event.detector,

@@ -77,6 +77,38 @@ class FakeHttp:
             self._runner = None
 
 
+def make_notifier(config: Any, clock: Any, tmp_path: Path, **delivery: Any) -> Any:
+    """A Notifier with the config's real integrations, a fresh registry and a dead-letter file in tmp_path."""
+    from prometheus_client import CollectorRegistry
+
+    from crisiswatch.alerts.config import DeliveryConfig
+    from crisiswatch.alerts.delivery import DeadLetterLog, Notifier
+    from crisiswatch.alerts.metrics import AlertMetrics
+    from crisiswatch.alerts.service import build_integrations, render_options_factory
+
+    return Notifier(
+        build_integrations(config, clock),
+        clock=clock,
+        config=DeliveryConfig(dead_letter_path=str(tmp_path / "dead.jsonl"), **delivery),
+        metrics=AlertMetrics(CollectorRegistry()),
+        options_for=render_options_factory(config, clock),
+        dead_letters=DeadLetterLog(str(tmp_path / "dead.jsonl")),
+    )
+
+
+async def serve_callbacks(handler: Any, prefix: str = "/alerts") -> tuple[web.AppRunner, int]:
+    """A CallbackHandler mounted as the worker mounts it, on a real aiohttp server: (runner, port)."""
+    app = web.Application()
+    app.router.add_route("*", prefix + "/{tail:.*}", handler.aiohttp)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None
+    return runner, server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 def self_signed_cert(directory: Path) -> tuple[Path, Path] | None:
     """A throwaway certificate for 127.0.0.1 / localhost, or None when openssl is missing."""
     cert, key = directory / "cert.pem", directory / "key.pem"

@@ -200,6 +200,9 @@ def test_ack_event_round_trip_and_key() -> None:
     assert ack.dedup_key == "acme/forward_surge/r1"
     with pytest.raises(ConfigError):
         AckEvent("acme/forward_surge/r1:3", "delete", "x", T0)  # type: ignore[arg-type]
+    for foreign in ("d3640fbd41094207a1c11e58e46b1662", "abc:1", "acme/x:1"):
+        with pytest.raises(ConfigError):  # e.g. a PagerDuty incident key crisiswatch did not send
+            AckEvent(foreign, "acknowledge", "x", T0)
 
 
 def test_min_severity_filters_info() -> None:

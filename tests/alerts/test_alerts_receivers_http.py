@@ -12,20 +12,17 @@ import pytest
 from aiohttp import web
 from alerts_golden import check_golden
 from alerts_helpers import T0, assessment
-from alerts_servers import FakeHttp, Recorded
-from prometheus_client import CollectorRegistry
+from alerts_servers import FakeHttp, Recorded, make_notifier
 
 from crisiswatch.alerts.clock import ManualClock
-from crisiswatch.alerts.config import AlertingConfig, DeliveryConfig
-from crisiswatch.alerts.delivery import DeadLetterLog, Notifier
+from crisiswatch.alerts.config import AlertingConfig
+from crisiswatch.alerts.delivery import Notifier
 from crisiswatch.alerts.dispatch import RouteSimulator
 from crisiswatch.alerts.incidents import AckEvent, IncidentEvent, IncidentTracker
-from crisiswatch.alerts.metrics import AlertMetrics
 from crisiswatch.alerts.receivers.base import Notification
 from crisiswatch.alerts.receivers.slack import render_blocks
 from crisiswatch.alerts.render import RenderOptions
 from crisiswatch.alerts.routing import build_runtime
-from crisiswatch.alerts.service import build_integrations, render_options_factory
 
 pytestmark = pytest.mark.integration
 HOSTILE = "<!channel> <@U999> <https://evil.example|click> & @here *bold* {{x}}"
@@ -69,15 +66,7 @@ async def _deliver_all(
             clock.advance(step_s)
 
 
-def _notifier(config: AlertingConfig, clock: ManualClock, tmp_path, **delivery) -> Notifier:
-    return Notifier(
-        build_integrations(config, clock),
-        clock=clock,
-        config=DeliveryConfig(dead_letter_path=str(tmp_path / "dead.jsonl"), **delivery),
-        metrics=AlertMetrics(CollectorRegistry()),
-        options_for=render_options_factory(config, clock),
-        dead_letters=DeadLetterLog(str(tmp_path / "dead.jsonl")),
-    )
+_notifier = make_notifier
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
