@@ -36,8 +36,10 @@ import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
 from crisiswatch.alerts.callbacks import CallbackHandler, CallbackRequest
+from crisiswatch.alerts.dispatch import outbox_key, partition_limits
 from crisiswatch.alerts.incidents import AckEvent, IncidentEvent, append_labelled_incident
 from crisiswatch.alerts.metrics import AlertMetrics
+from crisiswatch.alerts.routing import build_runtime
 from crisiswatch.alerts.service import AlertingService
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.text import TextAnalyzer
@@ -55,12 +57,19 @@ from crisiswatch.streams.pipeline import (
     enriched_to_dict,
 )
 from crisiswatch.streams.replay import WarmStart, dump_line
+from crisiswatch.streams.silences import open_silence_store
 from crisiswatch.streams.topics import client_security
 from crisiswatch.streams.watchdog import ProgressWatchdog, kafka_end_offsets, run_watchdog
 
 log = logging.getLogger("crisiswatch.worker")
 
 STATE_VERSION = 1
+# Brand observations per message on the internal topic (about 1 KiB each: well under Kafka's 1 MiB limit).
+OBSERVATIONS_PER_MESSAGE = 200
+# Dead-letter reason for an input an agent failed on: a bug, not bad input (streams/contract.py has those).
+# The record is kept with the error, counted, and acknowledged: an unacknowledged input would stop its
+# partition's commits for good.
+PROCESSING_ERROR = "processing_error"
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -152,8 +161,26 @@ class PartitionState:
             config.source_idle_after_s, config.max_aligned_buffer
         )
         self.pending_acks: list[Any] = []
+        self.applied_since_flush = 0
         self.applied: dict[str, Any] = {}
         self.incident_owner: dict[str, str] = {}
+        # One coroutine at a time changes this partition's state: the agent, the brand flush timer and the
+        # acks agent all await Kafka mid-change, and interleaved they applied observations out of order
+        # (the applied offset could go backwards) or acked an observation before its state was durable.
+        self.lock = asyncio.Lock()
+
+    def pending_observations(self) -> int:
+        """Observations applied and messages skipped since the last state write: when to write again."""
+        return self.applied_since_flush + len(self.pending_acks)
+
+
+@dataclasses.dataclass(slots=True)
+class HeldMessage:
+    """A brand-observation message whose observations wait in the aligned merge: acked after the last."""
+
+    event: Any
+    source: int  # the source (posts) partition the observations came from
+    remaining: int
 
 
 class Worker:
@@ -208,6 +235,10 @@ class Worker:
         self.alerting_table = self._table("alerting-state")
         self.clock = WallClock()
         self.alert_metrics = AlertMetrics(self.registry)
+        # Silences: a file, or the compacted topic every worker follows (read to its end before dispatch).
+        self.silences = open_silence_store(settings)
+        for limit in partition_limits(build_runtime(settings.alerting)):
+            log.warning("alerting: %s", limit)
         self.alerting: dict[int, AlertingService] = {}
         self._alerting_saved: dict[int, str] = {}
         self.deliver_wakeup = asyncio.Event()
@@ -246,7 +277,11 @@ class Worker:
         async def brands(stream: Any) -> None:
             # Manual acks: an observation held back for event-time alignment must not be committed.
             async for event in stream.noack().events():
-                await self.on_brand_event(event)
+                try:
+                    await self.on_brand_event(event)
+                except Exception as error:
+                    await self._dead_letter_failed("brands", event, error)
+                    event.ack()
 
         @app.timer(interval=0.2)
         async def flush_brands() -> None:
@@ -255,16 +290,22 @@ class Worker:
         @app.agent(self.alerts_topic, name="crisiswatch.notify")
         async def notify(stream: Any) -> None:
             async for event in stream.events():
-                self.on_incident_event(
-                    event.message.partition, IncidentEvent.from_dict(json.loads(event.value))
-                )
+                try:
+                    self.on_incident_event(
+                        event.message.partition, IncidentEvent.from_dict(json.loads(event.value))
+                    )
+                except Exception as error:
+                    await self._dead_letter_failed("notify", event, error)
                 self.deliver_wakeup.set()  # a page due now (critical: group_wait 0) goes out at once
                 await self.make_durable()
 
         @app.agent(self.acks_topic, name="crisiswatch.acks")
         async def acks(stream: Any) -> None:
             async for event in stream.events():
-                await self.on_ack(event.message.partition, AckEvent.from_dict(json.loads(event.value)))
+                try:
+                    await self.on_ack(event.message.partition, AckEvent.from_dict(json.loads(event.value)))
+                except Exception as error:
+                    await self._dead_letter_failed("acks", event, error)
                 await self.make_durable()
 
         @app.task
@@ -309,9 +350,11 @@ class Worker:
                 )
 
         @app.task
-        async def install_reload_handler() -> None:
+        async def install_signal_handlers() -> None:
+            loop = asyncio.get_running_loop()
             if self.config_path is not None:
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reload_from_file)
+                loop.add_signal_handler(signal.SIGHUP, self.reload_from_file)
+            loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
 
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
@@ -334,11 +377,21 @@ class Worker:
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
             # A revoked partition's keys may move to another worker: drop the cache, the tables stay the truth.
+            # First let work in flight on it finish and become durable: Faust does not wait for it (we set
+            # stream_wait_empty off for the held brand observations), and the table recovery that follows
+            # the rebalance would otherwise read the changelog without that work's writes, and the next
+            # batch would build on the older state (posts counted by the accounting, missing in the state).
             for tp in revoked:
+                states = None
                 if tp.topic == self.posts_topic.get_topic_name():
-                    self.cascades.pop(tp.partition, None)
+                    states = self.cascades
                 elif tp.topic == self.brand_topic.get_topic_name():
-                    self.brands.pop(tp.partition, None)
+                    states = self.brands
+                if states is not None:
+                    state = states.get(tp.partition)
+                    if state is not None:
+                        async with state.lock:
+                            states.pop(tp.partition, None)
                 elif tp.topic == self.alerts_topic.get_topic_name():
                     service = self.alerting.pop(tp.partition, None)
                     self._alerting_saved.pop(tp.partition, None)
@@ -364,7 +417,69 @@ class Worker:
         }
 
     def accounting(self) -> dict[str, Any]:
-        return {**self.totals.to_dict(), "delivered_incident_events": self.delivered}
+        held = {
+            str(partition): {"aligned_buffered": len(state.merge), "pending_acks": len(state.pending_acks)}
+            for partition, state in sorted(self.brands.items())
+        }
+        return {
+            **self.totals.to_dict(),
+            "delivered_incident_events": self.delivered,
+            "brand_partitions": held,
+            "consumer": self._consumer_flow(),
+        }
+
+    def _consumer_flow(self) -> dict[str, Any]:
+        """Faust's fetch flow control as it stands (paused and buffer-full partitions, acked offsets)."""
+        consumer: Any = self.app.consumer if self.app.producer is not None else None
+        if consumer is None:
+            return {}
+
+        def names(tps: Any) -> list[str]:
+            return sorted(f"{tp.topic}/{tp.partition}" for tp in tps or ())
+
+        return {
+            "active": names(getattr(consumer, "_active_partitions", None)),
+            "paused": names(getattr(consumer, "_paused_partitions", None)),
+            "buffer_full": names(getattr(consumer, "_buffered_partitions", None)),
+            "flow_active": bool(getattr(consumer, "flow_active", True)),
+            "acked_waiting": {
+                f"{tp.topic}/{tp.partition}": [min(offsets), max(offsets), len(offsets)]
+                for tp, offsets in getattr(consumer, "_acked", {}).items()
+                if offsets
+            },
+            "committed": {
+                f"{tp.topic}/{tp.partition}": offset
+                for tp, offset in getattr(consumer, "_committed_offset", {}).items()
+            },
+        }
+
+    async def _until_recovered(self) -> None:
+        """Wait out a rebalance and its table recovery: state read before it ends could be stale."""
+        recovery = cast(Any, self.app.tables).recovery
+        while self.app.rebalancing or not recovery.completed.is_set():
+            await asyncio.sleep(0.05)
+
+    def _owns(self, topic: str, partition: int) -> bool:
+        return any(tp.topic == topic and tp.partition == partition for tp in self.app.consumer.assignment())
+
+    async def _acquire_partition(
+        self, states: dict[int, PartitionState], topic: str, partition: int
+    ) -> PartitionState | None:
+        """The partition's state, locked, once the tables are recovered; None when the partition is not ours.
+
+        Events fetched before a rebalance can reach an agent after it (a `take_events` buffer is not
+        cleared): they are applied only if the partition is still ours, on the state recovered from the
+        table (already-applied offsets are skipped); otherwise the new owner processes them.
+        """
+        while True:
+            await self._until_recovered()
+            if not self._owns(topic, partition):
+                return None
+            state = self._partition_state(states, partition)
+            await state.lock.acquire()
+            if states.get(partition) is state and not self.app.rebalancing:
+                return state
+            state.lock.release()  # revoked while we waited for the lock: look again
 
     def _partition_state(self, states: dict[int, PartitionState], partition: int) -> PartitionState:
         state = states.get(partition)
@@ -401,46 +516,64 @@ class Worker:
         for event in events:
             by_partition[event.message.partition].append(event)
         now_s = time.time()
+        topic = self.posts_topic.get_topic_name()
         for partition, partition_events in sorted(by_partition.items()):
-            state = self._partition_state(self.cascades, partition)
-            records = [
-                RawRecord(
-                    value=event.value if isinstance(event.value, bytes) else bytes(event.value or b""),
-                    partition=partition,
-                    offset=event.message.offset,
-                    source=f"{event.message.topic}/{partition}@{event.message.offset}",
-                )
-                for event in partition_events
-            ]
-            ingested = state.pipeline.ingest(
-                records,
-                now_s=now_s,
-                already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record),
-            )
-            incident_events = state.pipeline.detect(ingested, brands=False)
-            for post, record in zip(ingested.posts, ingested.records, strict=True):
-                key = post.post.root_id
-                state.applied[key] = max(state.applied.get(key, -1), record.offset)
-            if self.watchdog is not None:
-                self.watchdog.processed(partition, records[-1].offset)
-            await self._send_dead_letters(ingested.dead_letters)
-            await self._send_brand_observations(
-                ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s
-            )
-            await self._send_incident_events(incident_events)
-            with self.cascade_table.writing_for(partition):
-                self._write_cascade_states(state)
-            await self.make_durable()
-            self.totals.add(ingested.accounting)
-            self.metrics.record(self.settings.kafka.posts_topic, ingested.accounting)
-            self.metrics.batch_size.observe(len(records))
-            for post in ingested.posts:
-                self.metrics.processing_latency.observe(max(0.0, now_s - post.created_at_s))
-            if state.pipeline.watermark.value_s is not None:
-                self.metrics.watermark.labels(self.settings.kafka.posts_topic, str(partition)).set(
-                    state.pipeline.watermark.value_s
-                )
+            state = await self._acquire_partition(self.cascades, topic, partition)
+            if state is None:
+                log.info("%d posts of %s/%d left to its new owner", len(partition_events), topic, partition)
+                continue
+            try:
+                await self._apply_post_batch(partition, state, partition_events, now_s)
+            except Exception as error:
+                # The partition's memory may be half-updated: drop it, the table is the truth.
+                self.cascades.pop(partition, None)
+                for event in partition_events:
+                    await self._dead_letter_failed("cascades", event, error)
+                await self.make_durable()
+            finally:
+                state.lock.release()
         self.last_progress_monotonic = time.monotonic()
+
+    async def _apply_post_batch(
+        self, partition: int, state: PartitionState, partition_events: Sequence[Any], now_s: float
+    ) -> None:
+        records = [
+            RawRecord(
+                value=event.value if isinstance(event.value, bytes) else bytes(event.value or b""),
+                partition=partition,
+                offset=event.message.offset,
+                source=f"{event.message.topic}/{partition}@{event.message.offset}",
+            )
+            for event in partition_events
+        ]
+        ingested = state.pipeline.ingest(
+            records,
+            now_s=now_s,
+            already_applied=lambda post, record, s=state: self._cascade_applied(s, post, record),
+        )
+        incident_events = state.pipeline.detect(ingested, brands=False)
+        for post, record in zip(ingested.posts, ingested.records, strict=True):
+            key = post.post.root_id
+            state.applied[key] = max(state.applied.get(key, -1), record.offset)
+        if self.watchdog is not None:
+            self.watchdog.processed(partition, records[-1].offset)
+        await self._send_dead_letters(ingested.dead_letters)
+        await self._send_brand_observations(
+            ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s
+        )
+        await self._send_incident_events(incident_events)
+        with self.cascade_table.writing_for(partition):
+            self._write_cascade_states(state)
+        await self.make_durable()
+        self.totals.add(ingested.accounting)
+        self.metrics.record(self.settings.kafka.posts_topic, ingested.accounting)
+        self.metrics.batch_size.observe(len(records))
+        for post in ingested.posts:
+            self.metrics.processing_latency.observe(max(0.0, now_s - post.created_at_s))
+        if state.pipeline.watermark.value_s is not None:
+            self.metrics.watermark.labels(self.settings.kafka.posts_topic, str(partition)).set(
+                state.pipeline.watermark.value_s
+            )
 
     def _cascade_applied(self, state: PartitionState, post: Any, record: RawRecord) -> bool:
         self._load_cascade_key(state, post.root_id)
@@ -536,15 +669,21 @@ class Worker:
         partition: int,
         watermark_s: float | None,
     ) -> None:
+        """One message per brand and batch (chunked), not one per post: Faust's per-message cost dominated."""
+        by_brand: dict[str, list[list[Any]]] = defaultdict(list)
         for post, record in zip(posts, records, strict=True):
+            observed: dict[str, Any] | None = None
             for brand in post.brands:
                 if brand == "other":
                     continue
+                observed = observed or enriched_to_dict(post)
+                by_brand[brand].append([record.offset, observed])
+        for brand, observations in by_brand.items():
+            for start in range(0, len(observations), OBSERVATIONS_PER_MESSAGE):
                 payload = {
                     "brand": brand,
-                    "source_partition": record.partition,
-                    "source_offset": record.offset,
-                    "post": enriched_to_dict(post),
+                    "source_partition": partition,
+                    "observations": observations[start : start + OBSERVATIONS_PER_MESSAGE],
                 }
                 await self.brand_topic.send(
                     key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8")
@@ -560,46 +699,76 @@ class Worker:
     async def on_brand_event(self, event: Any) -> None:
         """Observations and heartbeats in; observations applied in aligned event-time order; acks deferred."""
         partition = event.message.partition
-        state = self._partition_state(self.brands, partition)
         message = json.loads(event.value)
         source = int(message["source_partition"])
-        if message.get("heartbeat"):
-            state.merge.advance(source, float(message["watermark_s"]), time.monotonic())
-            state.pending_acks.append(event)
-        elif self._brand_applied(state, message["brand"], source, message["source_offset"]):
-            state.pending_acks.append(event)  # applied before a crash or rebalance: skip, but ack
-        else:
-            state.merge.add(source, float(message["post"]["t"]), (event, message), time.monotonic())
-        await self._release_brand_observations(partition, state)
+        state = await self._acquire_partition(self.brands, self.brand_topic.get_topic_name(), partition)
+        if state is None:
+            return  # not acked: the partition's new owner gets it
+        try:
+            now_s = time.monotonic()
+            if message.get("heartbeat"):
+                state.merge.advance(source, float(message["watermark_s"]), now_s)
+                state.pending_acks.append(event)
+            else:
+                brand = message["brand"]
+                observations = message.get("observations")
+                if observations is None:  # written by a version that sent one observation per message
+                    observations = [[message["source_offset"], message["post"]]]
+                # Applied before a crash or rebalance: skipped. The message is acked once all the rest are.
+                fresh = [o for o in observations if not self._brand_applied(state, brand, source, o[0])]
+                if not fresh:
+                    state.pending_acks.append(event)
+                held = HeldMessage(event, source, len(fresh))
+                for offset, post in fresh:
+                    state.merge.add(source, float(post["t"]), (held, brand, offset, post), now_s)
+            await self._release_brand_observations(partition, state)
+        finally:
+            state.lock.release()
 
     async def _release_brand_observations(self, partition: int, state: PartitionState) -> None:
-        for released_event, observation in state.merge.release(time.monotonic()):
-            await self._apply_brand_observation(state, observation)
-            state.pending_acks.append(released_event)
-        if len(state.pending_acks) >= self.settings.kafka.batch_max_posts:
+        released = state.merge.release(time.monotonic())
+        for held, brand, offset, post in released:
+            try:
+                await self._apply_brand_observation(state, brand, held.source, offset, post)
+            except Exception as error:
+                await self._dead_letter_failed("brands", held.event, error)
+            held.remaining -= 1
+            if held.remaining == 0:
+                state.pending_acks.append(held.event)
+        if state.pending_observations() >= self.settings.kafka.batch_max_posts:
             await self._flush_brand_partition(partition, state)
 
-    async def _apply_brand_observation(self, state: PartitionState, observation: dict[str, Any]) -> None:
-        brand = observation["brand"]
-        post = enriched_from_dict(observation["post"])
+    async def _apply_brand_observation(
+        self, state: PartitionState, brand: str, source: int, offset: int, observed: dict[str, Any]
+    ) -> None:
+        post = enriched_from_dict(observed)
         state.pipeline.watermark.observe(post.created_at_s)
         events = state.pipeline.tick(state.pipeline.watermark.value_s)
         events += state.pipeline.detect_brands_for(brand, post)
-        state.applied[brand][str(observation["source_partition"])] = observation["source_offset"]
+        applied = state.applied[brand]
+        applied[str(source)] = max(applied.get(str(source), -1), offset)
+        state.applied_since_flush += 1
         await self._send_incident_events(events)
 
     async def flush_brand_partitions(self) -> None:
         for partition, state in list(self.brands.items()):
-            await self._release_brand_observations(partition, state)  # sources may have gone idle
-            if state.pending_acks:
-                await self._flush_brand_partition(partition, state)
+            async with state.lock:
+                if self.brands.get(partition) is not state or self.app.rebalancing:
+                    continue  # revoked meanwhile (its held messages go to the new owner unacked)
+                await self._release_brand_observations(partition, state)  # sources may have gone idle
+                if state.pending_observations():
+                    await self._flush_brand_partition(partition, state)
 
     async def _flush_brand_partition(self, partition: int, state: PartitionState) -> None:
-        """State first (its changelog is flushed before any commit), then the acks that allow the commit."""
+        """State first (its changelog is flushed before any commit), then the acks that allow the commit.
+
+        Only the acks of observations whose effect this write holds: taken before the write, under the lock.
+        """
+        acks, state.pending_acks = state.pending_acks, []
+        state.applied_since_flush = 0
         with self.brand_table.writing_for(partition):
             self._write_brand_states(state)
         await self.make_durable()
-        acks, state.pending_acks = state.pending_acks, []
         for event in acks:
             event.ack()
 
@@ -633,6 +802,22 @@ class Worker:
             }
 
     # -- outputs ---------------------------------------------------------------------------------------
+    async def _dead_letter_failed(self, agent: str, event: Any, error: Exception) -> None:
+        """An input an agent failed on: logged with the traceback, counted, kept in the dead-letter topic."""
+        message = event.message
+        source = f"{message.topic}/{message.partition}@{message.offset}"
+        log.error(
+            "%s agent failed on %s; dead-lettered as %s", agent, source, PROCESSING_ERROR, exc_info=error
+        )
+        self.metrics.processing_errors.labels(agent).inc()
+        value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+        headers = [
+            ("reason", PROCESSING_ERROR.encode()),
+            ("detail", f"{agent}: {type(error).__name__}: {error}"[:1000].encode("utf-8", "replace")),
+            ("source", source.encode()),
+        ]
+        await self.dead_letter_topic.send(value=value, headers=headers)
+
     async def _send_dead_letters(self, dead_letters: Sequence[Any]) -> None:
         for dead in dead_letters:
             headers = [
@@ -645,8 +830,10 @@ class Worker:
     async def _send_incident_events(self, events: Sequence[IncidentEvent]) -> None:
         for event in events:
             self.observability.on_incident_event(event)
+            # Keyed by brand: a brand's incidents share one outbox partition, so its groups and
+            # inhibitions are decided in one place (alerts/dispatch.py).
             await self.alerts_topic.send(
-                key=event.dedup_key.encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8")
+                key=outbox_key(event).encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8")
             )
 
     async def make_durable(self) -> None:
@@ -671,6 +858,7 @@ class Worker:
                 brands=self.settings.brands_by_name,
                 metrics=self.alert_metrics,
                 seed=partition,
+                silences=self.silences,
             )
             stored = self.alerting_table.get(f"partition-{partition}".encode())
             if stored and stored.get("v") == STATE_VERSION:
@@ -714,21 +902,27 @@ class Worker:
     async def on_ack(self, partition: int, ack: AckEvent) -> None:
         """Acks are keyed like the incident's state (root_id or brand), so this partition owns it."""
         _, _, root = ack.dedup_key.split("/", 2)
-        if root == "*":
-            state = self._partition_state(self.brands, partition)
-            table = self.brand_table
-            self._load_brand_key(state, ack.dedup_key.split("/", 1)[0])
-        else:
-            state = self._partition_state(self.cascades, partition)
-            table = self.cascade_table
-            self._load_cascade_key(state, root)
-        events = state.pipeline.tracker.apply_ack(ack)
-        await self._send_incident_events(events)
-        with table.writing_for(partition):
-            if root == "*":
-                self._write_brand_states(state)
+        brand_wide = root == "*"
+        topic = (self.brand_topic if brand_wide else self.posts_topic).get_topic_name()
+        state = await self._acquire_partition(self.brands if brand_wide else self.cascades, topic, partition)
+        if state is None:
+            log.warning("ack for %s arrived on partition %d, which is not ours now", ack.dedup_key, partition)
+            return
+        try:
+            if brand_wide:
+                self._load_brand_key(state, ack.dedup_key.split("/", 1)[0])
             else:
-                self._write_cascade_states(state)
+                self._load_cascade_key(state, root)
+            events = state.pipeline.tracker.apply_ack(ack)
+            await self._send_incident_events(events)
+            if brand_wide:
+                with self.brand_table.writing_for(partition):
+                    self._write_brand_states(state)
+            else:
+                with self.cascade_table.writing_for(partition):
+                    self._write_cascade_states(state)
+        finally:
+            state.lock.release()
 
     def reload_from_file(self) -> None:
         """SIGHUP: a bad file is refused with the error logged, and the running config stays."""
@@ -749,6 +943,16 @@ class Worker:
         for service in self.alerting.values():
             service.reload(settings.alerting)
         self.settings = dataclasses.replace(self.settings, alerting=settings.alerting)
+
+
+def dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task of the worker is waiting (for diagnosing a stuck worker)."""
+    import io
+
+    for task in asyncio.all_tasks():
+        stack = io.StringIO()
+        task.print_stack(limit=12, file=stack)
+        log.warning("task %s:\n%s", task.get_name(), stack.getvalue())
 
 
 def ack_owner_key(ack: AckEvent) -> str:

@@ -132,6 +132,13 @@ class PipelineMetrics:
             "Lag measurements that failed (broker unreachable); the lag series are dropped meanwhile.",
             registry=registry,
         )
+        self.processing_errors = Counter(
+            "crisiswatch_processing_errors_total",
+            "Inputs an agent failed on (a bug, not bad input): dead-lettered with reason processing_error and "
+            "acknowledged, so the partition keeps moving.",
+            ["agent"],
+            registry=registry,
+        )
         # -- versions --------------------------------------------------------------------------------------
         self.build_info = Info(
             "crisiswatch_build", "Versions of crisiswatch and of the libraries it runs on.", registry=registry

@@ -148,6 +148,9 @@ class WorkerProcess:
     def stats(self) -> dict[str, Any]:
         return dict(self.get_json("/stats")[1])
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 120.0, what: str = "condition"
     ) -> dict[str, Any]:
