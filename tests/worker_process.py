@@ -135,6 +135,10 @@ class WorkerProcess:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
+    def get_text(self, path: str, timeout_s: float = 2.0) -> tuple[int, str]:
+        with urllib.request.urlopen(self.url(path), timeout=timeout_s) as response:  # noqa: S310
+            return response.status, response.read().decode("utf-8")
+
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         self._wait(lambda: self._ready(), timeout_s, "ready")
 

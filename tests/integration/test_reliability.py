@@ -445,3 +445,41 @@ def test_watchdog_reads_end_offsets_from_the_real_broker(kafka_bootstrap: str) -
     clock[0] = 11.0
     assert watchdog.stalled_partitions({0, 1}) == sorted(p for p, end in ends.items() if end > 0)
     assert kafka_end_offsets({"bootstrap_servers": ["127.0.0.1:1"]}, topic)() is None
+
+
+def test_records_an_agent_fails_on_are_dead_lettered_and_commits_go_on(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A record no agent can process (here: foreign bytes on the internal brand topic and on the outbox) is
+    kept on the dead-letter topic with reason processing_error and counted; its partition keeps committing."""
+    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path, brands=planted.BRAND_CONFIG)
+    create_topic(kafka_bootstrap, config.posts_topic, partitions=config.partitions)
+    worker = WorkerProcess(config).start()
+    try:
+        worker.wait_ready()
+        foreign_brand = b'{"brand": "Acme Parcel", "source_partition": 0, "observations": "not a list"}'
+        foreign_alert = b"not an incident event"
+        produce(kafka_bootstrap, f"{config.app_id}-brand-observations", [foreign_brand])
+        produce(kafka_bootstrap, config.alerts_topic, [foreign_alert])
+        posts = planted.encode(planted.stream(duration_s=1800.0))
+        produce(kafka_bootstrap, config.posts_topic, posts)
+        worker.wait_for(lambda s: s.get("consumed", 0) >= len(posts), what="posts consumed")
+        wait_until(
+            lambda: committed_everything(kafka_bootstrap, config), 120, "all input committed", [worker]
+        )
+        dead = {m.value: dict(m.headers) for m in read_topic(kafka_bootstrap, config.dead_letter_topic)}
+        for value, agent, topic in [
+            (foreign_brand, "brands", f"{config.app_id}-brand-observations"),
+            (foreign_alert, "notify", config.alerts_topic),
+        ]:
+            assert value in dead, f"{agent}: not on the dead-letter topic"
+            assert dead[value]["reason"] == b"processing_error"
+            assert dead[value]["detail"].decode().startswith(f"{agent}: ")
+            assert dead[value]["source"].decode().startswith(topic + "/")
+        _, metrics = worker.get_text("/metrics")
+        for agent in ("brands", "notify"):
+            assert f'crisiswatch_processing_errors_total{{agent="{agent}"}} 1.0' in metrics
+        stats = worker.stats()
+        assert stats["processed"] == len(posts)
+    finally:
+        assert worker.terminate() == 0, worker.log_tail()
