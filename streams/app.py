@@ -59,13 +59,14 @@ from crisiswatch.streams.pipeline import (
 from crisiswatch.streams.replay import WarmStart, dump_line
 from crisiswatch.streams.silences import open_silence_store
 from crisiswatch.streams.topics import client_security
-from crisiswatch.streams.watchdog import ProgressWatchdog, kafka_end_offsets, run_watchdog
+from crisiswatch.streams.watchdog import CommitGapRepair, ProgressWatchdog, kafka_end_offsets, run_watchdog
 
 log = logging.getLogger("crisiswatch.worker")
 
 STATE_VERSION = 1
 # Brand observations per message on the internal topic (about 1 KiB each: well under Kafka's 1 MiB limit).
 OBSERVATIONS_PER_MESSAGE = 200
+COMMIT_GAP_CHECK_S = 5.0
 # Dead-letter reason for an input an agent failed on: a bug, not bad input (streams/contract.py has those).
 # The record is kept with the error, counted, and acknowledged: an unacknowledged input would stop its
 # partition's commits for good.
@@ -161,6 +162,7 @@ class PartitionState:
             config.source_idle_after_s, config.max_aligned_buffer
         )
         self.pending_acks: list[Any] = []
+        self.held_offsets: set[int] = set()  # offsets of brand messages waiting in the merge
         self.applied_since_flush = 0
         self.applied: dict[str, Any] = {}
         self.incident_owner: dict[str, str] = {}
@@ -250,6 +252,7 @@ class Worker:
             )
         self.cascades: dict[int, PartitionState] = {}
         self.brands: dict[int, PartitionState] = {}
+        self.commit_gaps = CommitGapRepair(after_s=max(15.0, 10 * kafka.commit_interval_s))
         self.totals = Accounting()
         self.delivered = 0
         self.deliver: Any = None  # set by the CLI: IncidentEvent -> None (console/JSONL/receivers)
@@ -348,6 +351,10 @@ class Worker:
                     self.assigned_post_partitions,
                     check_every_s=max(1.0, self.watchdog.stall_s / 4),
                 )
+
+        @app.timer(interval=COMMIT_GAP_CHECK_S)
+        async def repair_commit_gaps() -> None:
+            await self.repair_commit_gaps()
 
         @app.task
         async def install_signal_handlers() -> None:
@@ -452,6 +459,35 @@ class Worker:
                 for tp, offset in getattr(consumer, "_committed_offset", {}).items()
             },
         }
+
+    async def repair_commit_gaps(self) -> None:
+        """Seek back a partition whose commits are stuck behind offsets Faust never delivered (watchdog.py)."""
+        consumer: Any = self.app.consumer
+        if self.app.rebalancing or not cast(Any, self.app.tables).recovery.completed.is_set():
+            self.commit_gaps.reset()
+            return
+        brand_topic = self.brand_topic.get_topic_name()
+        topics = {t.get_topic_name() for t in (self.posts_topic, self.alerts_topic, self.acks_topic)}
+        now_s = time.monotonic()
+        for tp in list(consumer.assignment()):
+            if tp.topic not in topics and tp.topic != brand_topic:
+                continue
+            committed = consumer._committed_offset.get(tp)
+            if tp.topic == brand_topic:
+                # Brand messages wait unacknowledged in the aligned merge by design: a gap that starts
+                # with one of them is not a gap (the copy read again after a seek is skipped).
+                state = self.brands.get(tp.partition)
+                if state is None or committed in state.held_offsets:
+                    continue
+            if self.commit_gaps.due(tp, committed, consumer._acked.get(tp), now_s):
+                log.warning(
+                    "commits of %s/%d are stuck at offset %d behind offsets never delivered; reading from it again",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                )
+                self.metrics.commit_gap_repairs.labels(tp.topic).inc()
+                await consumer.seek(tp, committed)
 
     async def _until_recovered(self) -> None:
         """Wait out a rebalance and its table recovery: state read before it ends could be stale."""
@@ -718,9 +754,13 @@ class Worker:
                 fresh = [o for o in observations if not self._brand_applied(state, brand, source, o[0])]
                 if not fresh:
                     state.pending_acks.append(event)
-                held = HeldMessage(event, source, len(fresh))
-                for offset, post in fresh:
-                    state.merge.add(source, float(post["t"]), (held, brand, offset, post), now_s)
+                elif event.message.offset in state.held_offsets:
+                    pass  # read again after a commit-gap seek while its first copy waits in the merge
+                else:
+                    state.held_offsets.add(event.message.offset)
+                    held = HeldMessage(event, source, len(fresh))
+                    for offset, post in fresh:
+                        state.merge.add(source, float(post["t"]), (held, brand, offset, post), now_s)
             await self._release_brand_observations(partition, state)
         finally:
             state.lock.release()
@@ -734,6 +774,7 @@ class Worker:
                 await self._dead_letter_failed("brands", held.event, error)
             held.remaining -= 1
             if held.remaining == 0:
+                state.held_offsets.discard(held.event.message.offset)
                 state.pending_acks.append(held.event)
         if state.pending_observations() >= self.settings.kafka.batch_max_posts:
             await self._flush_brand_partition(partition, state)

@@ -139,6 +139,13 @@ class PipelineMetrics:
             ["agent"],
             registry=registry,
         )
+        self.commit_gap_repairs = Counter(
+            "crisiswatch_commit_gap_repairs_total",
+            "Partitions sought back to their committed offset because commits were stuck behind offsets the "
+            "consumer never delivered (after a rebalance); the gap is read again, applied posts are skipped.",
+            ["topic"],
+            registry=registry,
+        )
         # -- versions --------------------------------------------------------------------------------------
         self.build_info = Info(
             "crisiswatch_build", "Versions of crisiswatch and of the libraries it runs on.", registry=registry

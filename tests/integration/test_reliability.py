@@ -192,8 +192,24 @@ def wait_committed_or_known_stall(
             if "task " in line or line.startswith("  File") or line.startswith("    ")
         ]
         lagging = uncommitted(bootstrap, config)
+        keys = (
+            "generation id",
+            "Seek stream",
+            "new owner",
+            "commits of",
+            "Discarded commit",
+            "Crashed",
+            "ERROR",
+        )
+        events = [
+            f"{worker.name}: {line[:200]}"
+            for worker in workers
+            for line in worker.log_tail(5000).splitlines()
+            if any(key in line for key in keys)
+        ]
         pytest.xfail(
-            f"known stall after rebalance: uncommitted={lagging} stats={stats} tasks={dumps[-150:]} {str(error)[:2000]}"
+            f"known stall after rebalance: uncommitted={lagging} stats={stats} log={events[-80:]} "
+            f"tasks={dumps[-150:]} {str(error)[:2000]}"
         )
 
 

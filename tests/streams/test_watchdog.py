@@ -60,3 +60,28 @@ def test_pause_restarts_the_clocks() -> None:
     assert watchdog.stalled_partitions({0}) == []
     clock.now = 19
     assert watchdog.stalled_partitions({0}) == [0]
+
+
+def test_commit_gap_repair_seeks_only_after_the_gap_persisted() -> None:
+    from crisiswatch.streams.watchdog import CommitGapRepair
+
+    repair = CommitGapRepair(after_s=15.0)
+    tp = ("posts", 0)
+    # No gap: the acknowledged offsets continue the committed one (Faust tolerates one missing offset).
+    assert not repair.due(tp, 143, [143, 144], 0.0)
+    assert not repair.due(tp, 143, [144, 150], 100.0)
+    # A gap at the head: noticed, then due only once it has lasted after_s with the same committed offset.
+    assert not repair.due(tp, 143, [179, 180], 200.0)
+    assert not repair.due(tp, 143, [179, 180, 181], 214.0)
+    assert repair.due(tp, 143, [179, 181], 215.0)
+    assert not repair.due(tp, 143, [179, 181], 216.0)  # the clock restarted with the seek
+    # The committed offset moved: a new gap starts a new clock.
+    assert not repair.due(tp, 180, [190], 240.0)
+    assert not repair.due(tp, 180, [190], 250.0)
+    assert repair.due(tp, 180, [190], 255.0)
+    # Nothing acknowledged or nothing committed yet: nothing to repair.
+    assert not repair.due(tp, None, [5], 1000.0)
+    assert not repair.due(tp, 180, [], 1000.0)
+    repair.due(tp, 10, [20], 0.0)
+    repair.reset()
+    assert not repair.due(tp, 10, [20], 100.0)
