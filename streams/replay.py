@@ -10,14 +10,17 @@ simulation, scoring against labelled incidents (`streams/evaluation.py`) and the
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import io
 import json
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, TextIO
 
@@ -28,6 +31,11 @@ from crisiswatch.streams.pipeline import Accounting, DeadLetter, Pipeline, RawRe
 from crisiswatch.streams.sources import FileSource, Source
 
 BATCH_POSTS = 2000
+# Allocations between two young-generation garbage collections while a replay runs (Python's default:
+# 700). At the default the collector ran every ~50 posts and promoted each live batch into the old
+# generations, whose full passes walk all detector state: 20-30% of a replay's CPU, <1% at 50,000
+# (bench/results/replay.md). Reference counting still frees nearly everything at once.
+REPLAY_GC_YOUNG_THRESHOLD = 50_000
 STATE_FORMAT = "crisiswatch-state"
 STATE_FILE_VERSION = 1
 
@@ -144,31 +152,32 @@ class Observer:
 class _TimedAnalyzer:
     """Wraps the text analyzer to measure the text stage inside `Pipeline.ingest`."""
 
-    def __init__(self, analyzer: Any, timings: StageTimings) -> None:
+    def __init__(self, analyzer: Any, timings: StageTimings, clock: Callable[[], float]) -> None:
         self._analyzer = analyzer
         self._timings = timings
+        self._clock = clock
 
     def analyze_many(self, texts: Any, langs: Any) -> Any:
-        started = time.perf_counter()
+        started = self._clock()
         try:
             return self._analyzer.analyze_many(texts, langs)
         finally:
-            self._timings.text += time.perf_counter() - started
+            self._timings.text += self._clock() - started
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._analyzer, name)
 
 
-def _instrument(pipeline: Pipeline, timings: StageTimings) -> None:
-    pipeline.analyzer = _TimedAnalyzer(pipeline.analyzer, timings)  # type: ignore[assignment]
+def _instrument(pipeline: Pipeline, timings: StageTimings, clock: Callable[[], float]) -> None:
+    pipeline.analyzer = _TimedAnalyzer(pipeline.analyzer, timings, clock)  # type: ignore[assignment]
     match_text = pipeline.resolver.match_text
 
     def timed_match(text: str) -> tuple[str, ...]:
-        started = time.perf_counter()
+        started = clock()
         try:
             return match_text(text)
         finally:
-            timings.brands += time.perf_counter() - started
+            timings.brands += clock() - started
 
     pipeline.resolver.match_text = timed_match  # type: ignore[method-assign]
     tracker = pipeline.tracker
@@ -176,11 +185,11 @@ def _instrument(pipeline: Pipeline, timings: StageTimings) -> None:
         method = getattr(tracker, name)
 
         def timed(*args: Any, _method: Any = method) -> Any:
-            started = time.perf_counter()
+            started = clock()
             try:
                 return _method(*args)
             finally:
-                timings.incidents += time.perf_counter() - started
+                timings.incidents += clock() - started
 
         setattr(tracker, name, timed)
 
@@ -197,50 +206,55 @@ def replay_source(
     keep_rejects: bool = True,
     timings: bool = False,
     batch_posts: int = BATCH_POSTS,
+    stage_clock: Callable[[], float] = time.perf_counter,
 ) -> ReplayResult:
-    """Run recorded posts through the pipeline; write each incident event as one JSON line."""
+    """Run recorded posts through the pipeline; write each incident event as one JSON line.
+
+    With `timings`, the stages are timed with `stage_clock`: wall time by default; the bench can pass
+    `time.process_time` for figures that hold on a shared, noisy machine."""
     pipeline = pipeline or Pipeline(settings)
     result = ReplayResult(accounting=pipeline.totals)
     stage = StageTimings() if timings else None
     if stage is not None:
-        _instrument(pipeline, stage)
+        _instrument(pipeline, stage, stage_clock)
     fraction = getattr(source, "fraction_done", None)
-    clock = time.perf_counter
+    clock = stage_clock
     records = iter(source)
     first_s: float | None = None
-    while True:
-        t0 = clock()
-        batch = _take(records, batch_posts)
-        if not batch:
-            break
-        t1 = clock()
-        if stage is None:
-            ingested, events = pipeline.process(batch)
-        else:
-            stage.read += t1 - t0
-            text_before, brands_before, incidents_before = stage.text, stage.brands, stage.incidents
-            ingested = pipeline.ingest(batch)
-            t2 = clock()
-            events = pipeline.detect(ingested)  # exactly Pipeline.process, split to time it
+    with fewer_gc_passes():  # restored when the replay ends or fails
+        while True:
+            t0 = clock()
+            batch = _take(records, batch_posts)
+            if not batch:
+                break
+            t1 = clock()
+            if stage is None:
+                ingested, events = pipeline.process(batch)
+            else:
+                stage.read += t1 - t0
+                text_before, brands_before, incidents_before = stage.text, stage.brands, stage.incidents
+                ingested = pipeline.ingest(batch)
+                t2 = clock()
+                events = pipeline.detect(ingested)  # exactly Pipeline.process, split to time it
+                t3 = clock()
+                stage.decode += (t2 - t1) - (stage.text - text_before) - (stage.brands - brands_before)
+                stage.detect += (t3 - t2) - (stage.incidents - incidents_before)
             t3 = clock()
-            stage.decode += (t2 - t1) - (stage.text - text_before) - (stage.brands - brands_before)
-            stage.detect += (t3 - t2) - (stage.incidents - incidents_before)
-        t3 = clock()
-        if ingested.posts:
-            if first_s is None:
-                first_s = ingested.posts[0].created_at_s
-            for observer in observers:
-                observer.posts(ingested.posts)
-        if events:
-            for observer in observers:
-                observer.events(events)
-        if keep_rejects:
-            result.rejects.extend(ingested.dead_letters)
-        _emit(events, alerts_out, on_event, result)
-        if progress is not None:
-            progress.update(result.accounting.consumed, result.events, fraction() if fraction else None)
-        if stage is not None:
-            stage.output += clock() - t3
+            if ingested.posts:
+                if first_s is None:
+                    first_s = ingested.posts[0].created_at_s
+                for observer in observers:
+                    observer.posts(ingested.posts)
+            if events:
+                for observer in observers:
+                    observer.events(events)
+            if keep_rejects:
+                result.rejects.extend(ingested.dead_letters)
+            _emit(events, alerts_out, on_event, result)
+            if progress is not None:
+                progress.update(result.accounting.consumed, result.events, fraction() if fraction else None)
+            if stage is not None:
+                stage.output += clock() - t3
     result.first_event_s = first_s
     result.last_event_s = pipeline.watermark.value_s
     result.timings = stage
@@ -250,13 +264,21 @@ def replay_source(
 
 
 def _take(records: Iterator[RawRecord], size: int) -> list[RawRecord]:
-    batch: list[RawRecord] = []
-    append = batch.append
-    for record in records:
-        append(record)
-        if len(batch) >= size:
-            break
-    return batch
+    return list(islice(records, size))
+
+
+@contextmanager
+def fewer_gc_passes(young_threshold: int = REPLAY_GC_YOUNG_THRESHOLD) -> Iterator[None]:
+    """Raise the young-generation GC threshold for bulk processing; the previous thresholds come back after.
+
+    Nothing is left uncollected: reference counting frees acyclic garbage at once, and cycles are still
+    collected, only in fewer, larger passes."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], young_threshold), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def replay(

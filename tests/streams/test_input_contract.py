@@ -55,6 +55,11 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ),
     ("NaN", b'{"id": "a", "created_at": NaN, "author": {"id": "u"}}', "non_finite_number"),
     (
+        "integer beyond float range",
+        b'{"id": "a", "created_at": 1' + b"0" * 400 + b', "author": {"id": "u"}}',
+        "non_finite_number",
+    ),
+    (
         "Infinity followers",
         b'{"id": "a", "created_at": 1790000000, "author": {"id": "u", "followers": Infinity}}',
         "non_finite_number",
