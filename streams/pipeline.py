@@ -8,7 +8,7 @@ Accounting holds for every batch and in total: consumed = processed + dead_lette
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -91,14 +91,12 @@ class Watermark:
 
     def __init__(self, quorum: int = 3, recent_limit: int = 64) -> None:
         self.quorum = quorum
-        self._recent: list[float] = []
+        self._recent: deque[float] = deque(maxlen=recent_limit)
         self._recent_limit = recent_limit
         self.value_s: float | None = None
 
     def observe(self, event_time_s: float) -> None:
-        self._recent.append(event_time_s)
-        if len(self._recent) > self._recent_limit:
-            del self._recent[0]
+        self._recent.append(event_time_s)  # the oldest falls out past recent_limit
         # A post not newer than the watermark cannot raise the k-th largest above it (and the watermark
         # never goes down), so the recomputation is skipped: exact, and most posts take this path.
         if self.value_s is not None and event_time_s <= self.value_s:
@@ -112,12 +110,13 @@ class Watermark:
 class DedupStage:
     """Drops redelivered post ids seen within `horizon_s` of event time; at most `max_ids` remembered."""
 
-    __slots__ = ("horizon_s", "max_ids", "_seen")
+    __slots__ = ("horizon_s", "max_ids", "_seen", "_expired_below_s")
 
     def __init__(self, horizon_s: float, max_ids: int) -> None:
         self.horizon_s = horizon_s
         self.max_ids = max_ids
         self._seen: OrderedDict[str, float] = OrderedDict()
+        self._expired_below_s = float("-inf")  # the horizon of the last expiry pass
 
     def is_duplicate(self, post_id: str, event_time_s: float, watermark_s: float | None) -> bool:
         if post_id in self._seen:
@@ -127,13 +126,17 @@ class DedupStage:
         self._seen[post_id] = event_time_s
         if len(self._seen) > self.max_ids:
             self._seen.popitem(last=False)
+            self._expired_below_s = float("-inf")  # a new oldest entry: the next pass looks at it
         if watermark_s is not None:
             horizon = watermark_s - self.horizon_s
-            while self._seen:
-                oldest_id, oldest_s = next(iter(self._seen.items()))
-                if oldest_s >= horizon:
-                    break
-                del self._seen[oldest_id]
+            if horizon > self._expired_below_s:  # the watermark moved: look at the oldest entries again
+                self._expired_below_s = horizon
+                seen = self._seen
+                while seen:
+                    oldest_id, oldest_s = next(iter(seen.items()))
+                    if oldest_s >= horizon:
+                        break
+                    del seen[oldest_id]
         return False
 
     def __len__(self) -> int:
@@ -156,10 +159,13 @@ class _BoundedMap:
         return None if entry is None else entry[0]
 
     def put(self, key: str, value: Any, event_time_s: float | None = None) -> None:
-        self._data[key] = (value, event_time_s)
-        self._data.move_to_end(key)
-        if len(self._data) > self.limit:
-            self._data.popitem(last=False)
+        data = self._data
+        existed = key in data
+        data[key] = (value, event_time_s)
+        if existed:
+            data.move_to_end(key)
+        elif len(data) > self.limit:
+            data.popitem(last=False)
 
     def expire(self, oldest_s: float, watermark_s: float) -> None:
         data = self._data
