@@ -399,6 +399,11 @@ class Worker:
                     if state is not None:
                         async with state.lock:
                             states.pop(tp.partition, None)
+                        log.info(
+                            "%s revoked: dropped the in-memory state of its %d keys",
+                            tp,
+                            len(state.loaded_keys),
+                        )
                 elif tp.topic == self.alerts_topic.get_topic_name():
                     service = self.alerting.pop(tp.partition, None)
                     self._alerting_saved.pop(tp.partition, None)
@@ -524,6 +529,13 @@ class Worker:
             self.observability.attach(pipeline)
             state = states[partition] = PartitionState(pipeline)
             self._load_recovered_keys(states, partition, state)
+            side = "cascade" if states is self.cascades else "brand"
+            log.info(
+                "%s partition %d: state created, %d restored keys loaded",
+                side,
+                partition,
+                len(state.loaded_keys),
+            )
         return state
 
     def _load_recovered_keys(
