@@ -2,10 +2,12 @@
 
     python bench/detector_speed.py [--posts 200000] [--repeats 3] [--keys 1000000]
 
-Reports (median of repeats):
+Reports (median of repeats, with the range; wall clock and process CPU time: on a shared machine the CPU
+figure is the steadier one):
 - events/s through `DetectionEngine.update_many` (every detector, both sides) and through the per-event
   path (`update_cascade` + `update_brand` per post);
-- counts/s through the count detector alone (`CountSurge.update`, the NAB path);
+- counts/s through the count detector alone (`CountSurge.update`) and through `VolumeSurge.update` with
+  `IntervalCount` events (the NAB path);
 - JSON bytes of serialised state per cascade and per brand (count/rate part and page-content part);
 - one million cascade keys passing through `advance`: keys held stay bounded.
 """
@@ -23,7 +25,7 @@ import tracemalloc
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DetectionEngine
 from crisiswatch.detectors.events import Author, EnrichedPost, Post
-from crisiswatch.detectors.volume import CountSurge
+from crisiswatch.detectors.volume import CountSurge, IntervalCount, VolumeSurge
 
 T0 = 1_700_000_000.0
 
@@ -71,10 +73,20 @@ def synthetic_stream(n: int, seed: int = 7, brands: int = 20, per_s: float = 200
     return posts
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def rates(n: int, runs: list[tuple[float, float]]) -> str:
+    wall = [n / w for w, _ in runs]
+    cpu = [n / c for _, c in runs]
+    return (
+        f"median {statistics.median(wall):,.0f}/s wall (range {min(wall):,.0f}..{max(wall):,.0f}), "
+        f"{statistics.median(cpu):,.0f}/s CPU (range {min(cpu):,.0f}..{max(cpu):,.0f}), {len(runs)} repeats"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,19 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--posts", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keys", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     config = DetectorsConfig()
     posts = synthetic_stream(args.posts)
     n = len(posts)
 
-    batch, single = [], []
+    batch: list[tuple[float, float]] = []
+    single: list[tuple[float, float]] = []
     for _ in range(args.repeats):
         engine = DetectionEngine(config)
-        batch.append(
-            n / timed(lambda e=engine: [e.update_many(posts[i : i + 500]) for i in range(0, n, 500)])
-        )
+        batch.append(timed(lambda e=engine: [e.update_many(posts[i : i + 500]) for i in range(0, n, 500)]))
         engine = DetectionEngine(config)
 
         def per_event(e: DetectionEngine = engine) -> None:
@@ -103,19 +114,22 @@ def main(argv: list[str] | None = None) -> int:
                 for b in p.brands:
                     e.update_brand(b, p)
 
-        single.append(n / timed(per_event))
-    print(f"update_many (all detectors, batches of 500): {statistics.median(batch):,.0f} events/s")
-    print(f"per-event update_cascade+update_brand:       {statistics.median(single):,.0f} events/s")
+        single.append(timed(per_event))
+    print(f"update_many (all detectors, batches of 500): {rates(n, batch)}")
+    print(f"per-event update_cascade+update_brand:       {rates(n, single)}")
 
     counts = [float(random.Random(3).randrange(50)) for _ in range(200_000)]
-    rates = []
+    alone: list[tuple[float, float]] = []
+    through: list[tuple[float, float]] = []
     for _ in range(args.repeats):
         detector = CountSurge(config.volume_surge)
-        rates.append(
-            len(counts)
-            / timed(lambda d=detector: [d.update(T0 + 300.0 * i, c) for i, c in enumerate(counts)])
+        alone.append(timed(lambda d=detector: [d.update(T0 + 300.0 * i, c) for i, c in enumerate(counts)]))
+        surge = VolumeSurge("bench", config.volume_surge)
+        through.append(
+            timed(lambda d=surge: [d.update(IntervalCount(T0 + 300.0 * i, c)) for i, c in enumerate(counts)])
         )
-    print(f"CountSurge.update (count detector alone):    {statistics.median(rates):,.0f} counts/s")
+    print(f"CountSurge.update (count core alone):        {rates(len(counts), alone)}")
+    print(f"VolumeSurge.update(IntervalCount):           {rates(len(counts), through)}")
 
     engine = DetectionEngine(config)
     engine.update_many(posts)
@@ -126,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         state = engine.cascade_state(r)
         assert state is not None
         root = state["root"]
-        content.append(
-            len(json.dumps([root[3], root[4], state["samples"], state["amp"]], separators=(",", ":")))
-        )
+        samples, amplifiers = state["negative_surge"]["samples"], state["forward_surge"]["amp"]
+        content.append(len(json.dumps([root[3], root[4], samples, amplifiers], separators=(",", ":"))))
     brand_sizes = [
         len(json.dumps(engine.brand_state(b), separators=(",", ":"))) for b in engine._brand_states
     ]

@@ -4,12 +4,12 @@
     python3 ../shared/tools/nab_score.py --results DIR  # NAB scores, threshold swept on the family
     python bench/nab_realtweets.py --out DIR --loo      # also: leave-one-file-out and default-threshold scores
 
-The detector is `crisiswatch.detectors.volume.CountSurge` fed the 5-minute counts in order (streaming, no
-look-ahead). Its score s is the seasonal z divided by the series' own running 99.9% quantile of z;
+The detector is `crisiswatch.detectors.volume.VolumeSurge` fed the 5-minute counts in order as
+`IntervalCount` events (streaming, no look-ahead; its count core is `CountSurge`). Its score s is the seasonal z divided by the series' own running 99.9% quantile of z;
 anomaly_score = s / (s + surge_score): monotone in s and exactly 0.5 at the alert threshold `surge_score`.
 
 By default (`--score alarm`) a row carries the detector's threshold-free fire-once score
-(`CountSurge.alarm_score`: the score when no episode is open and it beats the decayed maximum of recent
+(the interval's `alarm_score`, from `CountSurge`: the score when no episode is open and it beats the decayed maximum of recent
 scores, else 0); `--score onset` zeroes only rows inside an open episode; `--score raw` writes every row.
 `--config default` runs the shipped `volume_surge` defaults (seasonal, for brands); `--config nab` the one
 configuration chosen for this family (no seasonal profile, 144 calm intervals to resolve).
@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crisiswatch.detectors.config import DetectorsConfig, VolumeSurgeConfig
-from crisiswatch.detectors.volume import CountSurge
+from crisiswatch.detectors.volume import IntervalCount, VolumeSurge
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("CRISISWATCH_SHARED", HERE.parent.parent / "shared"))
@@ -51,13 +51,15 @@ def load_series(path: Path) -> tuple[list[str], list[float], list[float]]:
 
 
 def run_series(config: VolumeSurgeConfig, times: list[float], values: list[float], mode: str) -> list[float]:
-    detector = CountSurge(config, "UTC")
+    """One anomaly score per row: the detector's `update(IntervalCount(...)) -> Score` in order."""
+    detector = VolumeSurge("nab", config, "UTC")
     scores = []
     for t, v in zip(times, values, strict=True):
         was_surging = detector.surging
-        score = detector.update(t, v)
+        interval = detector.update(IntervalCount(t, v)).metrics["intervals"][-1]
+        score = float(interval["surge_score"])
         if mode == "alarm":
-            score = detector.alarm_score
+            score = float(interval["alarm_score"])
         elif mode == "onset" and was_surging:
             score = 0.0
         scores.append(score / (score + config.surge_score))

@@ -1,8 +1,10 @@
-"""Per complaint cascade (root_id) state: spread rate, reach, amplifiers, negativity, SEISMIC projection.
+"""forward_surge: one complaint cascade (root_id) spreading: rate, reach, amplifiers, SEISMIC projection.
 
-One `CascadeState` per root, folded one post at a time in O(1): a ring of minute buckets for the rate,
-a ring for the comments' negative share, running totals, a handful of exponential sums for the projection,
-and the few things a page shows (root text, top amplifiers, sample comments), all bounded.
+`ForwardSurge` folds one post at a time in O(1): a ring of minute buckets for the rate (events and
+reach-weighted events), running totals, a handful of exponential sums for the projection, and the few things
+a page shows (root text, top amplifiers), all bounded. `CascadeState` is what the engine keeps per cascade:
+the cascade's two detectors (`ForwardSurge`, `negative.CascadeNegativeSurge`), its brands, the paging
+records and the duplicate filter; it is the unit written to the changelog-backed table.
 
 Projection (Zhao et al., "SEISMIC", KDD 2015): every event i with n_i followers exposes them with a memory
 kernel phi; the infectiousness estimate is p = R / sum_i n_i Phi(t - t_i), and the final size is
@@ -13,33 +15,54 @@ exponentials (`stats.kernel_mixture`) so the sums update exactly and the state s
 from __future__ import annotations
 
 import math
-import zlib
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
-from crisiswatch.detectors.config import DetectorsConfig
+from crisiswatch.detectors.base import (
+    NO_METRICS,
+    PostBatch,
+    Score,
+    check_version,
+    finite_or_none,
+    new_score,
+    none_to,
+    not_judged,
+    runs,
+)
+from crisiswatch.detectors.config import DetectorsConfig, ForwardSurgeConfig
 from crisiswatch.detectors.events import EnrichedPost
-from crisiswatch.detectors.stats import anscombe_z, kernel_mixture, wilson_bounds
+from crisiswatch.detectors.negative import CascadeNegativeSurge
+from crisiswatch.detectors.stats import anscombe_z, kernel_mixture
 from crisiswatch.detectors.windows import Ring
 
-STATE_VERSION = 1
+NAME = "forward_surge"
+STATE_VERSION = 2  # of `CascadeState`; version 1 (one flat record, before the detector split) still loads
 ROOT_TEXT_CHARS = 500
-COMMENT_TEXT_CHARS = 280
 MAX_BRANDS = 3
 
 
-def post_hash(post_id: str) -> int:
-    """A stable 32-bit id hash for duplicate detection (Python's hash() is salted per process)."""
-    return zlib.crc32(post_id.encode())
+class ForwardSurge:
+    """forward_surge for one cascade.
 
+    Score value: the Anscombe z of the forwards+comments in the window (`window_s`) against the count
+    expected for this cascade and brand (`expected_per_min`, see below): 0 is as expected, `surge_z`
+    (default 4) is a surge, below `resolve_z` is calm. The judged metrics add the SEISMIC projection
+    (`projected_final_size`, `projected_reach`, `infectiousness`), the biggest amplifier and the root's
+    negativity, which the paging policy combines into a severity.
 
-class CascadeState:
-    """Everything the detectors keep about one cascade; `state()`/`load()` round-trip it exactly."""
+    `expected_per_min` is context, not state: the engine sets it to the brand's typical cascade rate (at
+    least the config's prior). `in_incident` is set by the engine while the paging policy holds an open
+    forward surge: the detector then judges every few events even below its floors.
+    """
+
+    name: ClassVar[str] = NAME
+    STATE_VERSION: ClassVar[int] = 1
 
     __slots__ = (
-        "root_id",
-        "brands",
+        "key",
+        "config",
         "t0_s",
         "last_s",
         "root_seen",
@@ -55,29 +78,25 @@ class CascadeState:
         "forwards",
         "comments",
         "reach_followers",
-        "text_posts",
-        "negative_posts",
         "late",
-        "duplicates",
         "rate",
-        "talk",
         "exp_sums",
         "exp_ref_s",
         "resharer_weight",
         "amplifiers",
-        "samples",
-        "recent_ids",
-        "paging",
         "eval_at",
         "eval_bucket",
         "peak_window",
+        "in_incident",
+        "expected_per_min",
+        "_window_min",
+        "_floor",
+        "_rates",
     )
 
-    def __init__(self, root_id: str, config: DetectorsConfig) -> None:
-        fs = config.forward_surge
-        ns = config.negative_surge
-        self.root_id = root_id
-        self.brands: tuple[str, ...] = ()
+    def __init__(self, key: str, config: ForwardSurgeConfig) -> None:
+        self.key = key
+        self.config = config
         self.t0_s = math.inf
         self.last_s = -math.inf
         self.root_seen = False
@@ -93,68 +112,46 @@ class CascadeState:
         self.forwards = 0
         self.comments = 0
         self.reach_followers = 0  # raw followers of every forwarder/commenter
-        self.text_posts = 0  # comments/forwards with own text
-        self.negative_posts = 0  # ... of which negative or complaint
         self.late = 0
-        self.duplicates = 0
-        # channels: events, weighted reach
-        self.rate = Ring(fs.bucket_s, round(fs.window_s / fs.bucket_s), 2)
-        # channels: own-text reactions, negative ones
-        self.talk = Ring(ns.bucket_s, round(ns.window_s / ns.bucket_s), 2)
-        weights, _ = kernel_mixture(fs.kernel_s0_s, fs.kernel_theta)
+        # channels: events, reach-weighted events
+        self.rate = Ring(config.bucket_s, round(config.window_s / config.bucket_s), 2)
+        weights, _ = kernel_mixture(config.kernel_s0_s, config.kernel_theta)
         self.exp_sums = [0.0] * len(weights)
         self.exp_ref_s = -math.inf
         self.resharer_weight = 0.0  # sum of n_i over resharers (followers, at least 1)
         self.amplifiers: list[list[Any]] = []  # [author_id, followers, verified], biggest first
-        self.samples: list[list[Any]] = []  # [own_text, negative?]
-        self.recent_ids: list[int] = []
-        # brand ('~brand' for the comments' negative_surge) -> [severity or None, size at last emission, unused, started_s]
-        self.paging: dict[str, list[Any]] = {}
-        self.eval_at = 0  # next events_total at which a full evaluation is due
+        self.eval_at = 0  # events at which the next judgement is due
         self.eval_bucket = -1
         self.peak_window = 0.0
+        self.in_incident = False
+        self.expected_per_min = config.expected_per_min
+        self._window_min = config.window_s / 60.0
+        self._floor = max(config.min_events // 2, 1)
+        self._rates = kernel_mixture(config.kernel_s0_s, config.kernel_theta)[1]
 
     @property
     def events(self) -> int:
         return self.forwards + self.comments
 
     # ------------------------------------------------------------------ folding
-    def observe(self, item: EnrichedPost, config: DetectorsConfig) -> bool:
-        """Fold one post in; False when it changed nothing (duplicate or too late)."""
-        weight = self.fold(item, config)
-        if weight > 0.0:
-            fs = config.forward_surge
-            self._add_exposure(item.post.created_at_s, weight, fs.kernel_s0_s, fs.kernel_theta)
-        return weight >= 0.0
-
-    def fold(self, item: EnrichedPost, config: DetectorsConfig) -> float:
-        """Fold one post in, except its exposure in the projection's sums, which the caller adds (one at a
-        time with `_add_exposure`, or a batch at once with `add_exposures`).
-
-        Returns -1.0 when nothing changed (duplicate or too late), 0.0 for the root, else the reaction's
-        exposure weight (followers, at least 1). The hot path: window adds inlined, no allocation.
-        """
+    def update(self, item: EnrichedPost) -> Score:
         post = item.post
-        keep = config.dedup_ids
-        if keep:
-            h = zlib.crc32(post.id.encode())
-            recent = self.recent_ids
-            if h in recent:
-                self.duplicates += 1
-                return -1.0
-            recent.append(h)
-            if len(recent) > keep:
-                del recent[0]
-        if not self.brands and item.brands:
-            self.brands = tuple(item.brands[:MAX_BRANDS])
-        kind = post.kind
-        if kind == "post" or post.id == self.root_id:
+        t = post.created_at_s
+        if post.kind == "post" or post.id == self.key:
             self._observe_root(item)
-            return 0.0
+            return self._after_fold(t)
+        weight = self._fold(post)
+        if weight < 0.0:
+            return self._idle_score(t)
+        self._add_exposure(t, weight)
+        return self._after_fold(t)
+
+    def _fold(self, post: Any) -> float:
+        """Fold one reaction in, except its exposure; -1.0 when too late, else its exposure weight."""
         t = post.created_at_s
         author = post.author
         followers = author.followers if author.followers > 0 else 0
-        fs = config.forward_surge
+        fs = self.config
         weighted = followers * fs.verified_weight if author.verified else float(followers)
         rate = self.rate
         index = int(t // rate.bucket_s)
@@ -169,11 +166,13 @@ class CascadeState:
         sums[1][slot] += weighted
         totals[0] += 1.0
         totals[1] += weighted
+        if totals[0] > self.peak_window:
+            self.peak_window = totals[0]
         if t < self.t0_s:
             self.t0_s = t
         if t > self.last_s:
             self.last_s = t
-        if kind == "forward":
+        if post.kind == "forward":
             self.forwards += 1
         else:
             self.comments += 1
@@ -183,30 +182,44 @@ class CascadeState:
         if followers > 0 and fs.top_amplifiers:
             amplifiers = self.amplifiers
             if len(amplifiers) < fs.top_amplifiers or followers > amplifiers[-1][1]:
-                self._note_amplifier(author.id, followers, author.verified, fs.top_amplifiers)
-        negative_probability = item.negative_probability
-        if negative_probability is not None:
-            ns = config.negative_surge
-            complaint = item.complaint_probability
-            negative = negative_probability >= ns.negative_probability or (
-                complaint is not None and complaint >= ns.complaint_probability
-            )
-            self.text_posts += 1
-            self.negative_posts += negative
-            talk = self.talk
-            index = int(t // talk.bucket_s)
-            if index > talk.head:
-                talk.roll(index)
-            if index > talk.head - talk.n:  # else older than the talk window: only the totals count it
-                slot = index % talk.n
-                talk.sums[0][slot] += 1.0
-                talk.totals[0] += 1.0
-                if negative:
-                    talk.sums[1][slot] += 1.0
-                    talk.totals[1] += 1.0
-            if fs.sample_comments and item.own_text:
-                self._note_sample(item.own_text, negative, fs.sample_comments)
+                self._note_amplifier(author.id, followers, author.verified)
         return n_i
+
+    def _add_run(
+        self,
+        index: int,
+        size: int,
+        forwards: int,
+        weighted: float,
+        followers: float,
+        n_i: float,
+        first_s: float,
+        last_s: float,
+    ) -> bool:
+        """Fold a run of reactions that share one rate bucket (the batch path); False when too late."""
+        rate = self.rate
+        if index > rate.head:
+            rate.roll(index)
+        elif index <= rate.head - rate.n:
+            self.late += size
+            return False
+        slot = index % rate.n
+        sums, totals = rate.sums, rate.totals
+        sums[0][slot] += size
+        sums[1][slot] += weighted
+        totals[0] += size
+        totals[1] += weighted
+        if totals[0] > self.peak_window:
+            self.peak_window = totals[0]
+        if first_s < self.t0_s:
+            self.t0_s = first_s
+        if last_s > self.last_s:
+            self.last_s = last_s
+        self.forwards += forwards
+        self.comments += size - forwards
+        self.reach_followers += int(followers)
+        self.resharer_weight += n_i
+        return True
 
     def _observe_root(self, item: EnrichedPost) -> None:
         post = item.post
@@ -220,85 +233,204 @@ class CascadeState:
         self.category = item.category
         self.platform = post.platform
         self.lang = item.lang
-        if item.brands:
-            self.brands = tuple(item.brands[:MAX_BRANDS])
         self.t0_s = min(self.t0_s, post.created_at_s)
         if post.created_at_s > self.last_s:
             self.last_s = post.created_at_s
 
-    def _add_exposure(self, t: float, weight: float, s0_s: float, theta: float) -> None:
-        _, rates = kernel_mixture(s0_s, theta)
+    def _after_fold(self, t: float) -> Score:
+        """Judge only when a verdict may have changed. On a schedule (every 5% of growth, each new minute
+        bucket) and above the volume floor, a key with an open incident is judged; another only if it could
+        fire (a rate surge, or a projected size of `spread_projected_size`), a necessary condition that
+        costs a fraction of a judgement. Otherwise the cheap score."""
+        fs = self.config
+        window = self.rate.totals[0]
+        expected = self.expected_per_min * self._window_min
+        z = 2.0 * (math.sqrt(window + 0.375) - math.sqrt(expected + 0.375))  # stats.anscombe_z, inlined
+        if window >= self._floor or self.in_incident:
+            events = self.forwards + self.comments
+            bucket = int(self.last_s // self.rate.bucket_s)
+            if events >= self.eval_at or bucket != self.eval_bucket:
+                if (
+                    self.in_incident
+                    or (window >= fs.min_events and z >= fs.surge_z)
+                    or self.projection(self.last_s)[0] >= fs.spread_projected_size
+                ):
+                    return self.score_at(self.last_s)
+                self.eval_at = events + max(events // 20, 3)
+                self.eval_bucket = bucket
+        return new_score(Score, (NAME, self.key, z, t, NO_METRICS, not_judged))
+
+    def _idle_score(self, t: float) -> Score:
+        """The cheap score (no metrics): the window's z as it stands."""
+        z = anscombe_z(self.rate.totals[0], self.expected_per_min * self._window_min)
+        return new_score(Score, (NAME, self.key, z, t, NO_METRICS, not_judged))
+
+    def _add_exposure(self, t: float, weight: float) -> None:
         sums = self.exp_sums
-        if t >= self.exp_ref_s:
-            if self.exp_ref_s == -math.inf:
+        ref = self.exp_ref_s
+        if t >= ref:
+            if ref == -math.inf:
                 for k in range(len(sums)):
                     sums[k] = weight
             else:
-                dt = t - self.exp_ref_s
-                for k, b in enumerate(rates):
+                dt = t - ref
+                for k, b in enumerate(self._rates):
                     sums[k] = sums[k] * math.exp(-b * dt) + weight
             self.exp_ref_s = t
         else:
-            dt = self.exp_ref_s - t
-            for k, b in enumerate(rates):
+            dt = ref - t
+            for k, b in enumerate(self._rates):
                 sums[k] += weight * math.exp(-b * dt)
 
     @staticmethod
-    def add_exposures(
-        states: list[CascadeState],
-        times: list[float],
-        weights: list[float],
-        owners: list[int],
-        config: DetectorsConfig,
+    def _add_exposures(
+        detectors: Sequence[ForwardSurge], times: np.ndarray, weights: np.ndarray, owners: np.ndarray
     ) -> None:
-        """Add many reactions' exposure at once (vectorised over a batch); reaction j belongs to
-        `states[owners[j]]`. Each state's sums move to its newest time T and gain sum_j w_j exp(-b (T - t_j)):
-        the sums the one-at-a-time path builds, up to rounding."""
-        fs = config.forward_surge
+        """Add many reactions' exposure at once; reaction j belongs to `detectors[owners[j]]` (all with one
+        kernel). Each detector's sums move to its newest time T and gain sum_j w_j exp(-b (T - t_j)): the
+        sums the one-at-a-time path builds, up to rounding."""
+        fs = detectors[0].config
         rates = np.asarray(kernel_mixture(fs.kernel_s0_s, fs.kernel_theta)[1])
-        t = np.asarray(times)
-        owner = np.asarray(owners)
-        refs = np.array([s.exp_ref_s for s in states])
-        newest = np.full(len(states), -np.inf)
-        np.maximum.at(newest, owner, t)
-        target = np.maximum(newest, refs)
-        contribution = np.exp(-np.outer(target[owner] - t, rates)) * np.asarray(weights)[:, None]
-        added = np.zeros((len(states), len(rates)))
-        np.add.at(added, owner, contribution)
-        old = np.array([s.exp_sums for s in states])
+        order = np.argsort(owners, kind="stable")
+        owner_sorted = owners[order]
+        times_sorted = times[order]
+        starts = np.flatnonzero(np.concatenate(([True], owner_sorted[1:] != owner_sorted[:-1])))
+        used = [detectors[o] for o in owner_sorted[starts].tolist()]
+        refs = np.array([d.exp_ref_s for d in used])
+        target = np.maximum(np.maximum.reduceat(times_sorted, starts), refs)
+        segment = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+        contribution = np.exp(-np.outer(target[segment] - times_sorted, rates)) * weights[order][:, None]
+        added = np.add.reduceat(contribution, starts, axis=0)
+        old = np.array([d.exp_sums for d in used])
         started = np.isfinite(refs)
         gap = np.where(started, target - np.where(started, refs, 0.0), 0.0)
         new = old * np.exp(-np.outer(gap, rates)) + added
-        for state, sums, ref in zip(states, new.tolist(), target.tolist(), strict=True):
-            state.exp_sums = sums
-            state.exp_ref_s = ref
+        for detector, sums, ref in zip(used, new.tolist(), target.tolist(), strict=True):
+            detector.exp_sums = sums
+            detector.exp_ref_s = ref
 
-    def _note_amplifier(self, author_id: str, followers: int, verified: bool, keep: int) -> None:
+    def _note_amplifier(self, author_id: str, followers: int, verified: bool) -> None:
+        keep = self.config.top_amplifiers
         entries = self.amplifiers
         if len(entries) >= keep and followers <= entries[-1][1]:
             return
         for entry in entries:
             if entry[0] == author_id:
                 return
-        entries.append([author_id, followers, verified])
-        entries.sort(key=lambda e: (-e[1], e[0]))
+        # insert in order (biggest first, ties by id): the list is at most `top_amplifiers` long
+        at = len(entries)
+        while at and (
+            entries[at - 1][1] < followers
+            or (entries[at - 1][1] == followers and entries[at - 1][0] > author_id)
+        ):
+            at -= 1
+        entries.insert(at, [author_id, followers, verified])
         del entries[keep:]
 
-    def _note_sample(self, text: str, negative: bool, keep: int) -> None:
-        if len(self.samples) < keep:
-            self.samples.append([text[:COMMENT_TEXT_CHARS], negative])
+    @classmethod
+    def update_many(
+        cls, detectors: Sequence[ForwardSurge], batch: PostBatch, rows: np.ndarray, owners: np.ndarray
+    ) -> list[Score | None]:
+        """The batch path (module `base`): reactions summed per (cascade, minute bucket) run with numpy, the
+        projection's exposure sums of the whole batch added at once; one score per cascade that took a row
+        (at its newest event), None for the others. Same state as the one-at-a-time path, up to float
+        rounding in the projection's sums."""
+        out: list[Score | None] = [None] * len(detectors)
+        touched = [False] * len(detectors)
+        is_root = batch.is_root[rows]
+        if is_root.any():
+            posts = batch.posts
+            for r, o in zip(rows[is_root].tolist(), owners[is_root].tolist(), strict=True):
+                detectors[o]._observe_root(posts[r])
+                touched[o] = True
+            rows, owners = rows[~is_root], owners[~is_root]
+        if len(rows):
+            configs = [d.config for d in detectors]
+            times = batch.times[rows]
+            bucket_s = np.array([c.bucket_s for c in configs])[owners]
+            index = np.floor(times / bucket_s).astype(np.int64)
+            followers = batch.followers[rows]
+            verified_weight = np.array([c.verified_weight for c in configs])[owners]
+            weighted = np.where(batch.verified[rows], followers * verified_weight, followers)
+            exposure = np.maximum(followers, 1.0)
+            order, starts, run_owner, run_index = runs(owners, index)
+            ends = np.append(starts[1:], len(order))
+            times_sorted = times[order]
+            columns = (
+                run_owner.tolist(),
+                run_index.tolist(),
+                (ends - starts).tolist(),
+                np.add.reduceat(batch.is_forward[rows][order].astype(np.int64), starts).tolist(),
+                np.add.reduceat(weighted[order], starts).tolist(),
+                np.add.reduceat(followers[order], starts).tolist(),
+                np.add.reduceat(exposure[order], starts).tolist(),
+                np.minimum.reduceat(times_sorted, starts).tolist(),
+                np.maximum.reduceat(times_sorted, starts).tolist(),
+            )
+            accepted = []
+            for o, i, size, fwd, wsum, fsum, nsum, first, last in zip(*columns, strict=True):
+                ok = detectors[o]._add_run(i, size, fwd, wsum, fsum, nsum, first, last)
+                accepted.append(ok)
+                if ok:
+                    touched[o] = True
+            kept = np.empty(len(order), dtype=bool)
+            kept[order] = np.repeat(np.array(accepted, dtype=bool), ends - starts)
+            if kept.any():
+                cls._exposures_by_kernel(detectors, times[kept], exposure[kept], owners[kept])
+                cls._amplifiers(detectors, batch, rows[kept], owners[kept], followers[kept])
+        for o, detector in enumerate(detectors):
+            if touched[o]:
+                out[o] = detector._after_fold(detector.last_s)
+        return out
+
+    @staticmethod
+    def _exposures_by_kernel(
+        detectors: Sequence[ForwardSurge], times: np.ndarray, weights: np.ndarray, owners: np.ndarray
+    ) -> None:
+        kernels = [(d.config.kernel_s0_s, d.config.kernel_theta) for d in detectors]
+        distinct = set(kernels)
+        if len(distinct) == 1:
+            ForwardSurge._add_exposures(detectors, times, weights, owners)
             return
-        if negative:
-            for sample in self.samples:
-                if not sample[1]:
-                    sample[0] = text[:COMMENT_TEXT_CHARS]
-                    sample[1] = True
-                    return
+        for kernel in distinct:  # brands that override the projection kernel: one pass per kernel
+            mine = np.array([k == kernel for k in kernels])[owners]
+            if mine.any():
+                ForwardSurge._add_exposures(detectors, times[mine], weights[mine], owners[mine])
+
+    @staticmethod
+    def _amplifiers(
+        detectors: Sequence[ForwardSurge],
+        batch: PostBatch,
+        rows: np.ndarray,
+        owners: np.ndarray,
+        followers: np.ndarray,
+    ) -> None:
+        """Offer the reactions that could enter a cascade's top amplifiers, in arrival order."""
+        floor = np.array(
+            [d.amplifiers[-1][1] if len(d.amplifiers) >= d.config.top_amplifiers else 0 for d in detectors],
+            dtype=float,
+        )
+        wanted = np.array([d.config.top_amplifiers > 0 for d in detectors])
+        candidates = (followers > 0) & (followers > floor[owners]) & wanted[owners]
+        if not candidates.any():
+            return
+        posts = batch.posts
+        for r, o, f in zip(
+            rows[candidates].tolist(),
+            owners[candidates].tolist(),
+            followers[candidates].tolist(),
+            strict=True,
+        ):
+            detector = detectors[o]
+            entries = detector.amplifiers
+            if len(entries) < detector.config.top_amplifiers or f > entries[-1][1]:
+                author = posts[r].post.author
+                detector._note_amplifier(author.id, author.followers, author.verified)
 
     # ------------------------------------------------------------------ scoring
-    def projection(self, now_s: float, config: DetectorsConfig) -> tuple[float, float]:
+    def projection(self, now_s: float) -> tuple[float, float]:
         """(projected final number of events, infectiousness p) at event time `now_s` (SEISMIC)."""
-        fs = config.forward_surge
+        fs = self.config
         seen = float(self.events)
         if self.events < fs.projection_min_events or now_s - self.t0_s < fs.projection_min_age_s:
             return seen, 0.0
@@ -323,83 +455,66 @@ class CascadeState:
         final = seen + fs.projection_alpha * p * remaining / (1.0 - branching)
         return min(max(final, seen), fs.projection_max_size), p
 
-    def metrics(self, now_s: float, config: DetectorsConfig, expected_per_min: float) -> dict[str, Any]:
-        """What a page shows and what paging decides on, at event time `now_s`."""
-        m = self.decision_metrics(now_s, config, expected_per_min)
-        self.add_page_metrics(m, now_s, config)
-        return m
-
-    def decision_metrics(
-        self, now_s: float, config: DetectorsConfig, expected_per_min: float
-    ) -> dict[str, Any]:
-        """Only the numbers paging decides on (cheap); `add_page_metrics` completes them for an emitted page."""
-        fs = config.forward_surge
-        ns = config.negative_surge
-        rate, talk = self.rate, self.talk
+    def score_at(self, now_s: float, expected_per_min: float | None = None) -> Score:
+        """The judged score at event time `now_s` (the numbers paging decides on; cheap enough to run at
+        every judgement). `expected_per_min` overrides the context for a second brand of the cascade."""
+        fs = self.config
+        rate = self.rate
         rate.roll(int(now_s // rate.bucket_s))
-        talk.roll(int(now_s // talk.bucket_s))
+        events = self.forwards + self.comments
+        # the gate of `_after_fold` counts from the last judgement, whoever asked for it
+        self.eval_at = events + max(events // 20, 3)
+        self.eval_bucket = int(now_s // rate.bucket_s)
         window_events = rate.totals[0]
-        expected = expected_per_min * (fs.window_s / 60.0)
-        projected, p = self.projection(now_s, config)
+        per_min = self.expected_per_min if expected_per_min is None else expected_per_min
+        expected = per_min * self._window_min
+        projected, p = self.projection(now_s)
         seen = self.events
         mean_followers = self.reach_followers / seen if seen else 0.0
         reach = self.root_followers + self.reach_followers
-        lower, _ = wilson_bounds(self.negative_posts, self.text_posts, ns.wilson_z)
-        window_lower, _ = wilson_bounds(talk.totals[1], talk.totals[0], ns.wilson_z)
-        return {
+        z = round(anscombe_z(window_events, expected), 3)
+        m = {
             "window_events": int(window_events),
             "expected_window_events": round(expected, 3),
-            "rate_z": round(anscombe_z(window_events, expected), 3),
+            "rate_z": z,
             "projected_final_size": round(projected, 1),
             "projected_reach": round(reach + max(projected - seen, 0.0) * mean_followers, 0),
             "infectiousness": round(p, 8),
-            "negative_share_lower": round(lower, 4),
-            "negative_posts": self.negative_posts,
-            "text_posts": self.text_posts,
-            "window_text_posts": int(talk.totals[0]),
-            "window_negative_posts": int(talk.totals[1]),
-            "window_negative_share_lower": round(window_lower, 4),
             "root_negative_probability": self.root_negative,
             "complaint_probability": self.root_complaint,
             "max_amplifier_followers": self.amplifiers[0][1] if self.amplifiers else 0,
         }
+        score = Score(NAME, self.key, z, now_s, m, lambda: _size_sentence(m, fs))
+        return score
 
-    def add_page_metrics(self, m: dict[str, Any], now_s: float, config: DetectorsConfig) -> None:
-        """The rest of what a page shows (texts, lists, totals), added to `decision_metrics`' dict in place."""
+    def page_metrics(self, now_s: float) -> dict[str, Any]:
+        """The rest of what a page shows about the cascade (texts, lists, totals)."""
         seen = self.events
-        m.update(
-            {
-                "forwards_per_minute": round(self.rate.totals[0] / (config.forward_surge.window_s / 60.0), 3),
-                "forwards_total": self.forwards,
-                "comments_total": self.comments,
-                "events_total": seen,
-                "reach_followers": self.root_followers + self.reach_followers,
-                "weighted_reach_window": int(self.rate.totals[1]),
-                "age_s": round(max(now_s - self.t0_s, 0.0), 1),
-                "negative_share": round(self.negative_posts / self.text_posts, 4)
-                if self.text_posts
-                else None,
-                "category": self.category,
-                "root_text": self.root_text,
-                "root_url": self.root_url,
-                "root_author_id": self.root_author,
-                "root_followers": self.root_followers,
-                "top_amplifiers": [
-                    {"author_id": a, "followers": f, "verified": v} for a, f, v in self.amplifiers
-                ],
-                "sample_comments": [sample[0] for sample in self.samples],
-                "late_events": self.late,
-            }
-        )
+        return {
+            "forwards_per_minute": round(self.rate.totals[0] / self._window_min, 3),
+            "forwards_total": self.forwards,
+            "comments_total": self.comments,
+            "events_total": seen,
+            "reach_followers": self.root_followers + self.reach_followers,
+            "weighted_reach_window": int(self.rate.totals[1]),
+            "age_s": round(max(now_s - self.t0_s, 0.0), 1),
+            "category": self.category,
+            "root_text": self.root_text,
+            "root_url": self.root_url,
+            "root_author_id": self.root_author,
+            "root_followers": self.root_followers,
+            "top_amplifiers": [
+                {"author_id": a, "followers": f, "verified": v} for a, f, v in self.amplifiers
+            ],
+            "late_events": self.late,
+        }
 
     # ------------------------------------------------------------------ state
-    def state(self) -> dict[str, Any]:
+    def to_state(self) -> dict[str, Any]:
         return {
-            "v": STATE_VERSION,
-            "root_id": self.root_id,
-            "brands": list(self.brands),
-            "t0": _finite(self.t0_s),
-            "last": _finite(self.last_s),
+            "v": self.STATE_VERSION,
+            "t0": finite_or_none(self.t0_s),
+            "last": finite_or_none(self.last_s),
             "root": [
                 self.root_seen,
                 self.root_followers,
@@ -412,34 +527,19 @@ class CascadeState:
                 self.platform,
                 self.lang,
             ],
-            "counts": [
-                self.forwards,
-                self.comments,
-                self.reach_followers,
-                self.text_posts,
-                self.negative_posts,
-                self.late,
-                self.duplicates,
-            ],
+            "counts": [self.forwards, self.comments, self.reach_followers, self.late],
             "rate": self.rate.state(),
-            "talk": self.talk.state(),
-            "exp": [_finite(self.exp_ref_s), self.resharer_weight, list(self.exp_sums)],
+            "exp": [finite_or_none(self.exp_ref_s), self.resharer_weight, list(self.exp_sums)],
             "amp": [list(a) for a in self.amplifiers],
-            "samples": [list(s) for s in self.samples],
-            "ids": list(self.recent_ids),
-            "paging": {k: list(v) for k, v in self.paging.items()},
-            "eval": [self.eval_at, self.eval_bucket, self.peak_window],
+            "eval": [self.eval_at, self.eval_bucket, self.peak_window, self.in_incident],
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: DetectorsConfig) -> CascadeState:
-        version = state.get("v")
-        if version != STATE_VERSION:
-            raise ValueError(f"cascade state version {version!r} is not supported (expected {STATE_VERSION})")
-        self = cls(str(state["root_id"]), config)
-        self.brands = tuple(state["brands"])
-        self.t0_s = _infinite(state["t0"], math.inf)
-        self.last_s = _infinite(state["last"], -math.inf)
+    def from_state(cls, key: str, state: dict[str, Any], config: ForwardSurgeConfig) -> ForwardSurge:
+        check_version(state, "forward_surge", cls.STATE_VERSION)
+        self = cls(key, config)
+        self.t0_s = none_to(state["t0"], math.inf)
+        self.last_s = none_to(state["last"], -math.inf)
         (
             self.root_seen,
             self.root_followers,
@@ -452,33 +552,167 @@ class CascadeState:
             self.platform,
             self.lang,
         ) = state["root"]
-        (
-            self.forwards,
-            self.comments,
-            self.reach_followers,
-            self.text_posts,
-            self.negative_posts,
-            self.late,
-            self.duplicates,
-        ) = state["counts"]
+        self.forwards, self.comments, self.reach_followers, self.late = (int(x) for x in state["counts"])
         self.rate.load(state["rate"])
-        self.talk.load(state["talk"])
-        ref, self.resharer_weight, sums = state["exp"]
-        self.exp_ref_s = _infinite(ref, -math.inf)
+        ref, resharer_weight, sums = state["exp"]
+        self.exp_ref_s = none_to(ref, -math.inf)
+        self.resharer_weight = float(resharer_weight)
         if len(sums) != len(self.exp_sums):
-            raise ValueError("cascade state was written with a different projection kernel")
+            raise ValueError("forward_surge state was written with a different projection kernel")
         self.exp_sums = [float(s) for s in sums]
         self.amplifiers = [list(a) for a in state["amp"]]
-        self.samples = [list(s) for s in state["samples"]]
-        self.recent_ids = [int(i) for i in state["ids"]]
-        self.paging = {k: list(v) for k, v in state["paging"].items()}
-        self.eval_at, self.eval_bucket, self.peak_window = state["eval"]
+        eval_at, eval_bucket, peak, in_incident = state["eval"]
+        self.eval_at, self.eval_bucket = int(eval_at), int(eval_bucket)
+        self.peak_window, self.in_incident = float(peak), bool(in_incident)
         return self
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def _size_sentence(m: dict[str, Any], fs: ForwardSurgeConfig) -> str:
+    return (
+        f"{m['window_events']} forwards/comments in {fs.window_s / 60:g} min "
+        f"(expected {m['expected_window_events']:g}), projected {m['projected_final_size']:.0f} events "
+        f"reaching {m['projected_reach']:.0f}"
+    )
 
 
-def _infinite(value: float | None, default: float) -> float:
-    return default if value is None else float(value)
+class CascadeState:
+    """What the engine keeps per cascade: its detectors, brands, paging records and duplicate filter.
+
+    `state()` / `from_state()` round-trip it exactly (version 2: one sub-state per detector; version 1,
+    the flat record written before the detectors were split, still loads).
+    """
+
+    __slots__ = (
+        "root_id",
+        "brands",
+        "forward",
+        "negative",
+        "recent_ids",
+        "duplicates",
+        "paging",
+        "context_version",
+    )
+
+    def __init__(self, root_id: str, config: DetectorsConfig) -> None:
+        self.root_id = root_id
+        self.brands: tuple[str, ...] = ()
+        self.forward = ForwardSurge(root_id, config.forward_surge)
+        self.negative = CascadeNegativeSurge(
+            root_id, config.negative_surge, config.forward_surge.sample_comments
+        )
+        self.recent_ids: list[int] = []
+        self.duplicates = 0
+        # brand ('~brand' for the comments' negative_surge) -> [severity or None, size at last emission,
+        # unused, started_s]
+        self.paging: dict[str, list[Any]] = {}
+        # the engine's context version the detectors' context (brand expectation) was last set at
+        self.context_version = -1
+
+    @property
+    def last_s(self) -> float:
+        return self.forward.last_s
+
+    def admit(self, post_hash: int, keep: int) -> bool:
+        """False for a redelivered duplicate (one of the last `keep` post ids seen on this cascade)."""
+        if not keep:
+            return True
+        recent = self.recent_ids
+        if post_hash in recent:
+            self.duplicates += 1
+            return False
+        recent.append(post_hash)
+        if len(recent) > keep:
+            del recent[0]
+        return True
+
+    def note_brands(self, item: EnrichedPost, is_root: bool) -> None:
+        """The root names the cascade's brands; before it arrives, the first reaction's do."""
+        if item.brands and (is_root or not self.brands):
+            self.brands = tuple(item.brands[:MAX_BRANDS])
+            self.context_version = -1
+
+    def sync_incidents(self) -> bool:
+        """Tell the detectors whether paging holds an open incident for them; True if any is open."""
+        forward = negative = False
+        for key, record in self.paging.items():
+            if record[0] is not None:
+                if key.startswith("~"):
+                    negative = True
+                else:
+                    forward = True
+        self.forward.in_incident = forward
+        self.negative.in_incident = negative
+        return forward or negative
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        forward = self.forward.to_state()
+        # The root record and the newest event time sit at the top level, as in version 1: the streams
+        # layer reads them from a saved state (root brands for reactions, LRU order of saved keys).
+        root, last = forward.pop("root"), forward.pop("last")
+        return {
+            "v": STATE_VERSION,
+            "root_id": self.root_id,
+            "brands": list(self.brands),
+            "last": last,
+            "root": root,
+            "ids": list(self.recent_ids),
+            "duplicates": self.duplicates,
+            "paging": {k: list(v) for k, v in self.paging.items()},
+            NAME: forward,
+            "negative_surge": self.negative.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: DetectorsConfig) -> CascadeState:
+        if state.get("v") == 1:
+            state = _upgrade_v1(state)
+        check_version(state, "cascade", STATE_VERSION)
+        root_id = str(state["root_id"])
+        self = cls(root_id, config)
+        self.brands = tuple(state["brands"])
+        self.recent_ids = [int(i) for i in state["ids"]]
+        self.duplicates = int(state["duplicates"])
+        self.paging = {k: list(v) for k, v in state["paging"].items()}
+        forward = dict(state[NAME], root=state["root"], last=state["last"])
+        self.forward = ForwardSurge.from_state(root_id, forward, config.forward_surge)
+        self.negative = CascadeNegativeSurge.from_state(
+            root_id, state["negative_surge"], config.negative_surge, config.forward_surge.sample_comments
+        )
+        self.sync_incidents()
+        return self
+
+
+def _upgrade_v1(old: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 cascade record (one flat record) as version 2 (one sub-state per detector)."""
+    forwards, comments, reach, text_posts, negative_posts, late, duplicates = old["counts"]
+    eval_at, eval_bucket, peak = old["eval"]
+    paging = old["paging"]
+    forward_open = any(v[0] is not None for k, v in paging.items() if not k.startswith("~"))
+    negative_open = any(v[0] is not None for k, v in paging.items() if k.startswith("~"))
+    return {
+        "v": 2,
+        "root_id": old["root_id"],
+        "brands": old["brands"],
+        "last": old["last"],
+        "root": old["root"],
+        "ids": old["ids"],
+        "duplicates": duplicates,
+        "paging": paging,
+        NAME: {
+            "v": 1,
+            "t0": old["t0"],
+            "counts": [forwards, comments, reach, late],
+            "rate": old["rate"],
+            "exp": old["exp"],
+            "amp": old["amp"],
+            "eval": [eval_at, eval_bucket, peak, forward_open],
+        },
+        "negative_surge": {
+            "v": 1,
+            "counts": [text_posts, negative_posts],
+            "talk": old["talk"],
+            "samples": old["samples"],
+            "eval": [0, -1, negative_open],
+        },
+    }

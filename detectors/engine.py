@@ -4,6 +4,13 @@ The Faust worker and the offline replay drive the same object: `update_cascade` 
 `update_many`) per post, `advance(watermark)` when event time moves, `drain_dirty()` to learn which keys'
 states to write to the changelog-backed table, `*_state` / `load_*_state` to move them in and out.
 
+Per key the engine holds detector objects with one interface (`base.Detector`: `update(event) -> Score`,
+`update_many`, `score_at`, `to_state`/`from_state`): per cascade `cascade.ForwardSurge` and
+`negative.CascadeNegativeSurge` (`cascade.CascadeState`), per brand `volume.VolumeSurge` and
+`negative.BrandNegativeSurge` (`brand.BrandState`). The engine routes posts to them, drops duplicates, gives
+them their context (the brand's typical cascade rate and negative share) and turns their judged `Score`s
+into severities with the paging policy (`paging`): scoring is separate from deciding.
+
 Assessments are emitted on changes only: when a key's severity changes (firing, escalation, resolution)
 or an open episode grew by `paging.update_growth_factor`. Event time only; the engine never reads a clock.
 """
@@ -11,21 +18,35 @@ or an open episode grew by `paging.update_growth_factor`. Event time only; the e
 from __future__ import annotations
 
 import math
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from crisiswatch.detectors import paging
+from crisiswatch.detectors.base import PostBatch, Score
 from crisiswatch.detectors.brand import BrandState
-from crisiswatch.detectors.cascade import CascadeState
+from crisiswatch.detectors.cascade import CascadeState, ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.events import Assessment, BrandProfile, EnrichedPost, Severity
-from crisiswatch.detectors.stats import beta_binomial_z
+from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge
+from crisiswatch.detectors.volume import VolumeSurge
 
 FORWARD_SURGE = "forward_surge"
 NEGATIVE_SURGE = "negative_surge"
 VOLUME_SURGE = "volume_surge"
 DETECTORS: tuple[str, ...] = (FORWARD_SURGE, NEGATIVE_SURGE, VOLUME_SURGE)
+# Every detector class, by the name its scores and assessments carry (the contract suite runs over these).
+DETECTOR_CLASSES: dict[str, tuple[type, ...]] = {
+    FORWARD_SURGE: (ForwardSurge,),
+    NEGATIVE_SURGE: (BrandNegativeSurge, CascadeNegativeSurge),
+    VOLUME_SURGE: (VolumeSurge,),
+}
+NO_RECORD: list[Any] = [None]
+# Batches up to this size take the per-post path (same rules; numpy's per-call cost dominates below it).
+SMALL_BATCH = 4
 
 
 class DetectionEngine:
@@ -41,6 +62,8 @@ class DetectionEngine:
         self.watermark_s = -math.inf
         self.expired_cascades = 0
         self.expired_brands = 0
+        # bumped whenever a brand's typical cascade rate may have changed: cascades refresh their context
+        self._context_version = 0
 
     # ------------------------------------------------------------------ config
     def config_for(self, brand: str | None) -> DetectorsConfig:
@@ -73,73 +96,114 @@ class DetectionEngine:
             labels["category"] = category
         return labels
 
+    # ------------------------------------------------------------------ context from the brand
+    def _brand_expectation(self, brand: str | None, config: DetectorsConfig) -> float:
+        """Forwards+comments per minute expected of a cascade of this brand (its typical, at least the prior)."""
+        prior = config.forward_surge.expected_per_min
+        brand_state = self._brand_states.get(brand) if brand is not None else None
+        return max(prior, brand_state.typical_per_min) if brand_state is not None else prior
+
+    def _baseline_share(self, brand: str | None, config: DetectorsConfig) -> float:
+        brand_state = self._brand_states.get(brand) if brand is not None else None
+        if brand_state is None:
+            return config.negative_surge.prior_share
+        return brand_state.negative.baseline_share()
+
     # ------------------------------------------------------------------ cascades
-    def update_cascade(self, post: EnrichedPost) -> list[Assessment]:
-        root_id = post.post.root_id
+    def _cascade(self, root_id: str, item: EnrichedPost) -> CascadeState | None:
         state = self._cascades.get(root_id)
         if state is None:
-            if not post.brands:
-                return []  # no brand to page for; the enrichment gives reactions their root's brands
-            state = CascadeState(root_id, self.config_for(post.brands[0]))
+            if not item.brands:
+                return None  # no brand to page for; the enrichment gives reactions their root's brands
+            state = CascadeState(root_id, self.config_for(item.brands[0]))
             self._cascades[root_id] = state
         else:
             self._cascades.move_to_end(root_id)
-        config = self.config_for(state.brands[0] if state.brands else None)
-        if not state.observe(post, config):
+        return state
+
+    def update_cascade(self, post: EnrichedPost) -> list[Assessment]:
+        item = post.post
+        root_id = item.root_id
+        state = self._cascades.get(root_id)
+        if state is None:
+            state = self._cascade(root_id, post)
+            if state is None:
+                return []
+        else:
+            self._cascades.move_to_end(root_id)
+        brand = state.brands[0] if state.brands else None
+        config = self.config_for(brand)
+        if not state.admit(zlib.crc32(item.id.encode()), config.dedup_ids):
             return []
+        if post.brands and (not state.brands or item.kind == "post" or item.id == root_id):
+            state.note_brands(post, item.kind == "post" or item.id == root_id)
+            brand = state.brands[0]
         self._dirty_cascades.add(root_id)
-        events = state.forwards + state.comments
-        if root_id not in self._open_cascades and not self._could_fire(state, config, events):
+        if state.context_version != self._context_version:
+            state.forward.expected_per_min = self._brand_expectation(brand, config)
+            state.context_version = self._context_version
+        forward = state.forward.update(post)
+        negative = None
+        if post.negative_probability is not None:  # the only posts the negative share counts
+            brand_state = self._brand_states.get(brand) if brand is not None else None
+            state.negative.baseline_share = (
+                brand_state.negative.baseline_share()
+                if brand_state is not None
+                else config.negative_surge.prior_share
+            )
+            negative = state.negative.update(post)
+        if not (forward.metrics or (negative is not None and negative.metrics)):
             return []
-        bucket = state.rate.index(state.last_s)
-        if events < state.eval_at and bucket == state.eval_bucket:
-            return []
-        state.eval_at = events + max(events // 20, 3)
-        state.eval_bucket = bucket
-        return self._assess_cascade(state, state.last_s, post.post.id)
+        return self._assess_cascade(state, state.last_s, item.id, forward, negative)
 
-    @staticmethod
-    def _could_fire(state: CascadeState, config: DetectorsConfig, events: int) -> bool:
-        """A cheap necessary condition for any cascade detector to fire (window totals not yet rolled to
-        now only over-estimate), so that most small cascades cost no evaluation at all."""
-        fs = config.forward_surge
-        window = state.rate.totals[0]
-        if window >= fs.min_events:
-            return True
-        if events >= fs.projection_min_events and window >= max(fs.min_events // 2, 1):
-            return True
-        ns = config.negative_surge
-        return (
-            state.talk.totals[1] >= ns.cascade_min_negative and state.talk.totals[0] >= ns.cascade_min_posts
-        )
-
-    def _brand_expectation(self, brand: str, config: DetectorsConfig) -> float:
-        brand_state = self._brand_states.get(brand)
-        typical = brand_state.typical_cascade_per_min(config) if brand_state else 0.0
-        return max(config.forward_surge.expected_per_min, typical)
-
-    def _assess_cascade(self, state: CascadeState, now_s: float, post_id: str | None) -> list[Assessment]:
+    def _assess_cascade(
+        self,
+        state: CascadeState,
+        now_s: float,
+        post_id: str | None,
+        forward: Score | None = None,
+        negative: Score | None = None,
+    ) -> list[Assessment]:
+        """Judge a cascade for each of its brands: forward_surge, and negative_surge over its comments."""
         out: list[Assessment] = []
-        any_open = False
-        for brand in state.brands or ():
+        for i, brand in enumerate(state.brands or ()):
             config = self.config_for(brand)
-            # decide on the cheap numbers; the page content is built only for an emitted assessment
-            m = state.decision_metrics(now_s, config, self._brand_expectation(brand, config))
-            if m["window_events"] > state.peak_window:
-                state.peak_window = float(m["window_events"])
+            expected = self._brand_expectation(brand, config)
+            share0 = self._baseline_share(brand, config)
+            # reuse the update's judged scores when they were taken now, with this brand's context
+            f = (
+                forward
+                if i == 0
+                and forward is not None
+                and forward.metrics
+                and forward.event_time_s == now_s
+                and state.forward.expected_per_min == expected
+                else state.forward.score_at(now_s, expected)
+            )
+            n = (
+                negative
+                if i == 0
+                and negative is not None
+                and negative.metrics
+                and negative.event_time_s == now_s
+                and state.negative.baseline_share == share0
+                else state.negative.score_at(now_s, share0)
+            )
+            m = dict(f.metrics)
+            m.update(n.metrics)
             page: dict[str, Any] | None = None
             labels: dict[str, str] | None = None
             # forward_surge
             record = state.paging.get(brand)
             if record is None:
                 record = state.paging[brand] = [None, 0, 0.0, None]
-            previous: Severity | None = record[0]
-            severity, why = paging.forward_surge_severity(m, config, previous)
-            size = float(m["projected_final_size"])
-            if self._should_emit(record, severity, size, config, now_s):
-                page = dict(m)
-                state.add_page_metrics(page, now_s, config)
-                labels = self._labels(brand, state.platform, state.lang, state.category)
+            resolved_size = float(record[1]) if record[0] is None else 0.0
+            severity, why = paging.forward_surge_severity(m, config, record[0], resolved_size)
+            if self._should_emit(record, severity, float(m["projected_final_size"]), config, now_s):
+                page = self._cascade_page(state, m, now_s)
+                labels = self._labels(
+                    brand, state.forward.platform, state.forward.lang, state.forward.category
+                )
                 out.append(
                     Assessment(
                         detector=FORWARD_SURGE,
@@ -158,7 +222,13 @@ class DetectionEngine:
             neg_record = state.paging.get("~" + brand)
             if neg_record is None:
                 neg_record = state.paging["~" + brand] = [None, 0, 0.0, None]
-            nm = self._cascade_negative_metrics(state, m, brand, config)
+            nm = {
+                "window_text_posts": m["window_text_posts"],
+                "window_negative_posts": m["window_negative_posts"],
+                "negative_share_lower": m["window_negative_share_lower"],
+                "baseline_negative_share": m["baseline_negative_share"],
+                "negative_z": m["negative_z"],
+            }
             severity_n, why_n = paging.negative_share_severity(
                 nm,
                 config,
@@ -169,10 +239,7 @@ class DetectionEngine:
                 critical=record[0] == "critical",
             )
             if self._should_emit(neg_record, severity_n, float(nm["window_negative_posts"]), config, now_s):
-                if page is None:
-                    page = dict(m)
-                    state.add_page_metrics(page, now_s, config)
-                merged = dict(page)
+                merged = dict(page if page is not None else self._cascade_page(state, m, now_s))
                 merged.update(nm)
                 out.append(
                     Assessment(
@@ -184,32 +251,26 @@ class DetectionEngine:
                         event_time_s=now_s,
                         explanation=why_n(),
                         metrics=merged,
-                        labels=labels or self._labels(brand, state.platform, state.lang, state.category),
+                        labels=labels
+                        or self._labels(
+                            brand, state.forward.platform, state.forward.lang, state.forward.category
+                        ),
                         post_id=post_id,
                     )
                 )
-            any_open = any_open or record[0] is not None or neg_record[0] is not None
-        if any_open:
+        if state.sync_incidents():
             self._open_cascades.add(state.root_id)
         else:
             self._open_cascades.discard(state.root_id)
         return out
 
-    def _cascade_negative_metrics(
-        self, state: CascadeState, m: dict[str, Any], brand: str, config: DetectorsConfig
-    ) -> dict[str, Any]:
-
-        brand_state = self._brand_states.get(brand)
-        ns = config.negative_surge
-        share0 = brand_state.baseline_share(config) if brand_state else ns.prior_share
-        n, k = m["window_text_posts"], m["window_negative_posts"]
-        return {
-            "window_text_posts": n,
-            "window_negative_posts": k,
-            "negative_share_lower": m["window_negative_share_lower"],
-            "baseline_negative_share": round(share0, 4),
-            "negative_z": round(beta_binomial_z(k, n, share0, ns.overdispersion), 3),
-        }
+    @staticmethod
+    def _cascade_page(state: CascadeState, m: dict[str, Any], now_s: float) -> dict[str, Any]:
+        """What a page shows: the decision numbers, then the content (built only for an emitted page)."""
+        page = dict(m)
+        page.update(state.forward.page_metrics(now_s))
+        page.update(state.negative.page_metrics())
+        return page
 
     @staticmethod
     def _should_emit(
@@ -230,61 +291,70 @@ class DetectionEngine:
         return False
 
     # ------------------------------------------------------------------ brands
-    def update_brand(self, brand: str, post: EnrichedPost) -> list[Assessment]:
-        state = self._brand_states.get(brand)
+    def _brand(self, brand: str) -> tuple[BrandState, DetectorsConfig]:
         config = self.config_for(brand)
+        state = self._brand_states.get(brand)
         if state is None:
-            state = BrandState(brand, config, self._time_zone(brand))
-            self._brand_states[brand] = state
+            state = self._brand_states[brand] = BrandState(brand, config, self._time_zone(brand))
         else:
             self._brand_states.move_to_end(brand)
-        was_early = state.early
-        if not state.observe(post, config):
+        return state, config
+
+    def update_brand(self, brand: str, post: EnrichedPost) -> list[Assessment]:
+        state = self._brand_states.get(brand)
+        if state is None:
+            state, config = self._brand(brand)
+        else:
+            self._brand_states.move_to_end(brand)
+            config = self.config_for(brand)
+        if not state.admit(zlib.crc32(post.post.id.encode()), post.post.created_at_s, config.dedup_ids):
             return []
         self._dirty_brands.add(brand)
+        negative = state.negative.update(post) if post.negative_probability is not None else None
+        volume = state.volume.update(post)
         out: list[Assessment] = []
-        if state.closed:
-            out.extend(self._report_volume(state, config, post.post.id))
-        elif state.early and not was_early:
-            out.extend(self._report_early(state, config, post.post.id))
-        if post.negative_probability is not None and state.negative_due(config):
-            out.extend(self._assess_brand_negative(state, config, post.created_at_s, post.post.id))
+        if volume.metrics:
+            out.extend(self._report_volume(state, config, volume, post.post.id))
+        if negative is not None and negative.metrics:
+            out.extend(self._assess_brand_negative(state, config, negative, post.post.id))
         return out
 
-    def _negativity(
-        self, state: BrandState, config: DetectorsConfig, now_s: float
-    ) -> tuple[bool, bool, dict[str, Any]]:
+    @staticmethod
+    def _negativity(nm: dict[str, Any], config: DetectorsConfig) -> tuple[bool, bool]:
         ns = config.negative_surge
-        nm = state.negative_metrics(now_s, config)
         negativity = (
             nm["window_text_posts"] >= ns.min_posts
             and nm["window_negative_posts"] >= ns.min_negative
             and nm["negative_z"] >= ns.surge_z
             and nm["negative_share_lower"] >= nm["baseline_negative_share"] + ns.min_share_increase
         )
-        critical = nm["window_negative_posts"] >= ns.critical_negative_posts
-        return negativity, critical, nm
+        return negativity, nm["window_negative_posts"] >= ns.critical_negative_posts
 
     def _assess_brand_negative(
-        self, state: BrandState, config: DetectorsConfig, now_s: float, post_id: str | None
+        self, state: BrandState, config: DetectorsConfig, score: Score, post_id: str | None
     ) -> list[Assessment]:
         ns = config.negative_surge
-        _, critical, nm = self._negativity(state, config, now_s)
-        expected = nm["expected_window_negatives"]
+        nm = score.metrics
+        now_s = score.event_time_s
+        _, critical = self._negativity(nm, config)
         spread = (
-            nm["window_negative_posts"] >= max(ns.spread_ratio * expected, ns.min_negative)
+            nm["window_negative_posts"]
+            >= max(ns.spread_ratio * nm["expected_window_negatives"], ns.min_negative)
             or state.volume.surging
         )
         record = state.paging.setdefault(NEGATIVE_SURGE, [None, 0, 0.0, None])
         severity, why = paging.negative_share_severity(
             nm, config, record[0], cascade=False, spread=spread, critical=critical and spread
         )
-        if record[0] is None and state.base_posts < ns.baseline_min_posts:
+        base_posts = state.negative.base_posts
+        if record[0] is None and base_posts < ns.baseline_min_posts:
             severity, why = (
                 None,
-                lambda: f"learning the baseline ({state.base_posts:.0f} of {ns.baseline_min_posts} posts)",
+                lambda: f"learning the baseline ({base_posts:.0f} of {ns.baseline_min_posts} posts)",
             )
-        if not self._should_emit(record, severity, float(nm["window_negative_posts"]), config, now_s):
+        emit = self._should_emit(record, severity, float(nm["window_negative_posts"]), config, now_s)
+        state.sync_incidents()
+        if not emit:
             return []
         return [
             Assessment(
@@ -295,195 +365,193 @@ class DetectionEngine:
                 score=float(nm["negative_z"]),
                 event_time_s=now_s,
                 explanation=why(),
-                metrics=nm,
-                labels=self._labels(state.brand, None, None, None),
-                post_id=post_id,
-            )
-        ]
-
-    def _volume_assessment(
-        self,
-        state: BrandState,
-        config: DetectorsConfig,
-        start_s: float,
-        count: float,
-        z: float,
-        surging: bool,
-        now_s: float,
-        post_id: str | None,
-    ) -> list[Assessment]:
-        negativity, critical, nm = self._negativity(state, config, now_s)
-        record = state.paging.setdefault(VOLUME_SURGE, [None, 0, 0.0, None])
-        severity = paging.volume_severity(surging, negativity, critical, record[0])
-        if not self._should_emit(record, severity, count, config, now_s):
-            return []
-        vs = config.volume_surge
-        expected = state.volume.model.threshold_count(start_s, 0.0)
-        m = {
-            "interval_start_s": start_s,
-            "interval_s": vs.bucket_s,
-            "mentions": int(count),
-            "expected_mentions": round(expected, 1) if math.isfinite(expected) else None,
-            "volume_z": round(z, 3),
-            **nm,
-        }
-        if severity is None:
-            why = f"volume back to normal: {int(count)} mentions per {vs.bucket_s / 60:g} min"
-        else:
-            tone = "with a rising negative share" if negativity else "without sign of negativity"
-            why = (
-                f"{int(count)} mentions per {vs.bucket_s / 60:g} min against about "
-                f"{m['expected_mentions']} expected at this hour (z={z:.1f}), {tone}"
-            )
-        return [
-            Assessment(
-                detector=VOLUME_SURGE,
-                brand=state.brand,
-                root_id=None,
-                severity=severity,
-                score=round(z, 3),
-                event_time_s=now_s,
-                explanation=why,
-                metrics=m,
+                metrics=dict(nm),
                 labels=self._labels(state.brand, None, None, None),
                 post_id=post_id,
             )
         ]
 
     def _report_volume(
-        self, state: BrandState, config: DetectorsConfig, post_id: str | None
+        self, state: BrandState, config: DetectorsConfig, score: Score, post_id: str | None
     ) -> list[Assessment]:
+        """One decision per interval the volume score reports (closed ones, or an early alarm)."""
         out: list[Assessment] = []
-        for start, count, z, surging in state.closed:
-            now_s = start + config.volume_surge.bucket_s
-            out.extend(self._volume_assessment(state, config, start, count, z, surging, now_s, post_id))
-        state.closed.clear()
-        return out
-
-    def _report_early(
-        self, state: BrandState, config: DetectorsConfig, post_id: str | None
-    ) -> list[Assessment]:
         vs = config.volume_surge
-        # the newest open interval: the one after `interval` when posts already arrived in it (grace)
-        interval, count = (
-            (state.interval + 1, state.next_count)
-            if state.next_count
-            else (state.interval, state.interval_count)
-        )
-        start = interval * vs.bucket_s
-        z = state.volume.model.score(start, count)
-        return self._volume_assessment(state, config, start, count, z, True, state.last_s, post_id)
+        for entry in score.metrics["intervals"]:
+            now_s = entry["event_time_s"]
+            nm = state.negative.score_at(now_s).metrics
+            negativity, critical = self._negativity(nm, config)
+            record = state.paging.setdefault(VOLUME_SURGE, [None, 0, 0.0, None])
+            severity = paging.volume_severity(entry["surging"], negativity, critical, record[0])
+            count = entry["mentions"]
+            if not self._should_emit(record, severity, float(count), config, now_s):
+                continue
+            m = {
+                "interval_start_s": entry["interval_start_s"],
+                "interval_s": vs.bucket_s,
+                "mentions": count,
+                "expected_mentions": entry["expected_mentions"],
+                "volume_z": entry["volume_z"],
+                "surge_score": entry["surge_score"],
+                **nm,
+            }
+            if severity is None:
+                why = f"volume back to normal: {count} mentions per {vs.bucket_s / 60:g} min"
+            else:
+                tone = "with a rising negative share" if negativity else "without sign of negativity"
+                why = (
+                    f"{count} mentions per {vs.bucket_s / 60:g} min against about "
+                    f"{entry['expected_mentions']} expected at this hour (z={entry['volume_z']:.1f}), {tone}"
+                )
+            out.append(
+                Assessment(
+                    detector=VOLUME_SURGE,
+                    brand=state.brand,
+                    root_id=None,
+                    severity=severity,
+                    score=float(entry["surge_score"]),
+                    event_time_s=now_s,
+                    explanation=why,
+                    metrics=m,
+                    labels=self._labels(state.brand, None, None, None),
+                    post_id=post_id,
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ batch
     def update_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
         """Both sides for a batch of posts: the replay path and the worker's batch path.
 
-        Cascade side first: every post is folded into its cascade, the projection's exposure sums of the
-        whole batch are added at once (numpy), then each touched cascade is judged once, at its newest event
-        (the per-post path judges after every post; a batch answers at most one batch later, with the same
-        rules). Then the brand side, post by post in order. Same states and, up to float rounding in the
-        projection, the same verdicts as `update_cascade` + `update_brand` per post.
+        The batch is turned into columns once (`base.PostBatch`) and every detector class folds its keys'
+        rows at once (`update_many`, vectorised across keys); then each touched key is judged once, at its
+        newest event (the per-post path judges after every post; a batch answers at most one batch later,
+        with the same rules). Same states as `update_cascade` + `update_brand` per post, up to float rounding
+        in the projection's sums.
         """
-        return self.update_cascades_many(posts) + self.update_brands_many(posts)
+        if len(posts) <= SMALL_BATCH:  # columns cost more than they save on a handful of posts
+            out = [a for post in posts for a in self.update_cascade(post)]
+            out += [a for post in posts for brand in post.brands for a in self.update_brand(brand, post)]
+            return out
+        batch = PostBatch(posts)
+        return self.update_cascades_many(posts, batch) + self.update_brands_many(posts, batch)
 
-    def update_brands_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
-        """The brand side of `update_many`: posts grouped by brand, each brand's posts folded in order;
-        interval closes and the early alarm report as they happen, the negative share is judged once per
-        brand per batch (at its newest own-text post)."""
-        groups: dict[str, list[EnrichedPost]] = {}
-        for item in posts:
-            for brand in item.brands:
-                group = groups.get(brand)
-                if group is None:
-                    groups[brand] = [item]
-                else:
-                    group.append(item)
-        out: list[Assessment] = []
-        states = self._brand_states
-        for brand, items in groups.items():
-            config = self.config_for(brand)
-            state = states.get(brand)
-            if state is None:
-                state = states[brand] = BrandState(brand, config, self._time_zone(brand))
-            else:
-                states.move_to_end(brand)
-            changed = False
-            judged: EnrichedPost | None = None
-            observe = state.observe
-            for item in items:
-                was_early = state.early
-                if not observe(item, config):
-                    continue
-                changed = True
-                if state.closed:
-                    out.extend(self._report_volume(state, config, item.post.id))
-                elif state.early and not was_early:
-                    out.extend(self._report_early(state, config, item.post.id))
-                if item.negative_probability is not None:
-                    judged = item
-            if changed:
-                self._dirty_brands.add(brand)
-            if judged is not None and state.negative_due(config):
-                out.extend(self._assess_brand_negative(state, config, judged.created_at_s, judged.post.id))
-        return out
-
-    def update_cascades_many(self, posts: Sequence[EnrichedPost]) -> list[Assessment]:
-        """The cascade side of `update_many` (the worker's cascades agent calls this per batch)."""
+    def update_cascades_many(
+        self, posts: Sequence[EnrichedPost], batch: PostBatch | None = None
+    ) -> list[Assessment]:
+        """The cascade side of `update_many`."""
+        batch = batch if batch is not None else PostBatch(posts)
+        if not len(posts):
+            return []
+        hashes = batch.hashes
+        roots = batch.is_root.tolist()
         cascades = self._cascades
-        touched: dict[str, tuple[CascadeState, DetectorsConfig, str]] = {}
-        # exposure to add, grouped by config (a brand may override the kernel): config -> batch lists
-        exposure: dict[
-            int,
-            tuple[DetectorsConfig, list[CascadeState], dict[str, int], list[float], list[float], list[int]],
-        ] = {}
-        config_for = self.config_for
-        for item in posts:
-            post = item.post
-            root_id = post.root_id
-            seen = touched.get(root_id)
-            if seen is not None:
-                state, config = seen[0], seen[1]
-            else:
+        owner_of: dict[str, int] = {}
+        states: list[CascadeState] = []
+        keeps: list[int] = []
+        newest_row: list[int] = []
+        rows: list[int] = []
+        owners: list[int] = []
+        for r, item in enumerate(posts):
+            root_id = item.post.root_id
+            o = owner_of.get(root_id)
+            if o is None:
                 state = cascades.get(root_id)
                 if state is None:
                     if not item.brands:
                         continue  # no brand to page for
-                    state = CascadeState(root_id, config_for(item.brands[0]))
-                    cascades[root_id] = state
+                    state = cascades[root_id] = CascadeState(root_id, self.config_for(item.brands[0]))
                 else:
                     cascades.move_to_end(root_id)
-                config = config_for(state.brands[0] if state.brands else None)
-            weight = state.fold(item, config)
-            if weight < 0.0:
+                o = owner_of[root_id] = len(states)
+                states.append(state)
+                keeps.append(self.config_for(state.brands[0] if state.brands else None).dedup_ids)
+                newest_row.append(-1)
+            else:
+                state = states[o]
+            if not state.admit(hashes[r], keeps[o]):
                 continue
-            touched[root_id] = (state, config, post.id)
-            if weight > 0.0:
-                group = exposure.get(id(config))
-                if group is None:
-                    group = exposure[id(config)] = (config, [], {}, [], [], [])
-                _, states, index, times, weights, owners = group
-                owner = index.get(root_id)
-                if owner is None:
-                    owner = index[root_id] = len(states)
-                    states.append(state)
-                times.append(post.created_at_s)
-                weights.append(weight)
-                owners.append(owner)
-        for config, states, _, times, weights, owners in exposure.values():
-            CascadeState.add_exposures(states, times, weights, owners, config)
+            if item.brands and (roots[r] or not state.brands):
+                state.note_brands(item, roots[r])
+            rows.append(r)
+            owners.append(o)
+            newest_row[o] = r
         out: list[Assessment] = []
-        self._dirty_cascades.update(touched)
-        open_cascades = self._open_cascades
-        for root_id, (state, config, post_id) in touched.items():
-            events = state.forwards + state.comments
-            if root_id not in open_cascades and not self._could_fire(state, config, events):
+        if not rows:
+            return out
+        version = self._context_version
+        for state in states:
+            brand = state.brands[0] if state.brands else None
+            config = self.config_for(brand)
+            if state.context_version != version:
+                state.forward.expected_per_min = self._brand_expectation(brand, config)
+                state.context_version = version
+            state.negative.baseline_share = self._baseline_share(brand, config)
+        row_array = np.array(rows, dtype=np.int64)
+        owner_array = np.array(owners, dtype=np.int64)
+        forward = ForwardSurge.update_many([s.forward for s in states], batch, row_array, owner_array)
+        negative = CascadeNegativeSurge.update_many(
+            [s.negative for s in states], batch, row_array, owner_array
+        )
+        dirty = self._dirty_cascades
+        for o, state in enumerate(states):
+            if newest_row[o] < 0:
                 continue
-            bucket = int(state.last_s // state.rate.bucket_s)
-            if events < state.eval_at and bucket == state.eval_bucket:
+            dirty.add(state.root_id)
+            f, n = forward[o], negative[o]
+            if (f is not None and f.metrics) or (n is not None and n.metrics):
+                out.extend(self._assess_cascade(state, state.last_s, posts[newest_row[o]].post.id, f, n))
+        return out
+
+    def update_brands_many(
+        self, posts: Sequence[EnrichedPost], batch: PostBatch | None = None
+    ) -> list[Assessment]:
+        """The brand side of `update_many`: each brand's posts folded in order by its detectors' batch
+        paths; interval closes and the early alarm report as they happen, the negative share is judged at
+        most once per brand per batch (at its newest own-text post)."""
+        batch = batch if batch is not None else PostBatch(posts)
+        if not len(posts):
+            return []
+        hashes = batch.hashes
+        owner_of: dict[str, int] = {}
+        states: list[BrandState] = []
+        configs: list[DetectorsConfig] = []
+        newest_row: list[int] = []
+        rows: list[int] = []
+        owners: list[int] = []
+        for r, item in enumerate(posts):
+            for brand in item.brands:
+                o = owner_of.get(brand)
+                if o is None:
+                    state, config = self._brand(brand)
+                    o = owner_of[brand] = len(states)
+                    states.append(state)
+                    configs.append(config)
+                    newest_row.append(-1)
+                else:
+                    state = states[o]
+                if not state.admit(hashes[r], item.post.created_at_s, configs[o].dedup_ids):
+                    continue
+                rows.append(r)
+                owners.append(o)
+                newest_row[o] = r
+        out: list[Assessment] = []
+        if not rows:
+            return out
+        row_array = np.array(rows, dtype=np.int64)
+        owner_array = np.array(owners, dtype=np.int64)
+        negative = BrandNegativeSurge.update_many([s.negative for s in states], batch, row_array, owner_array)
+        volume = VolumeSurge.update_many([s.volume for s in states], batch, row_array, owner_array)
+        for o, state in enumerate(states):
+            if newest_row[o] < 0:
                 continue
-            state.eval_at = events + max(events // 20, 3)
-            state.eval_bucket = bucket
-            out.extend(self._assess_cascade(state, state.last_s, post_id))
+            self._dirty_brands.add(state.brand)
+            post_id = posts[newest_row[o]].post.id
+            v, n = volume[o], negative[o]
+            if v is not None and v.metrics:
+                out.extend(self._report_volume(state, configs[o], v, post_id))
+            if n is not None and n.metrics:
+                out.extend(self._assess_brand_negative(state, configs[o], n, post_id))
         return out
 
     # ------------------------------------------------------------------ event time
@@ -503,15 +571,17 @@ class DetectionEngine:
                 self._dirty_cascades.add(root_id)
                 out.extend(found)
         for brand, state in self._brand_states.items():
+            volume = state.volume.score_at(watermark_s)
+            if not volume.metrics:
+                continue
             config = self.config_for(brand)
-            index = state.closable(watermark_s, config)
-            if index > state.interval and state.interval > -(2**62):
-                state.close_until(index, config)
-                found = self._report_volume(state, config, None)
-                if state.paging.get(NEGATIVE_SURGE, [None])[0] is not None:
-                    found.extend(self._assess_brand_negative(state, config, watermark_s, None))
-                self._dirty_brands.add(brand)
-                out.extend(found)
+            found = self._report_volume(state, config, volume, None)
+            if state.paging.get(NEGATIVE_SURGE, NO_RECORD)[0] is not None:
+                found.extend(
+                    self._assess_brand_negative(state, config, state.negative.score_at(watermark_s), None)
+                )
+            self._dirty_brands.add(brand)
+            out.extend(found)
         out.extend(self._expire(watermark_s))
         return out
 
@@ -536,26 +606,31 @@ class DetectionEngine:
                             score=0.0,
                             event_time_s=watermark_s,
                             explanation="cascade went quiet and expired",
-                            metrics={"events_total": state.events},
-                            labels=self._labels(real, state.platform, state.lang, state.category),
+                            metrics={"events_total": state.forward.events},
+                            labels=self._labels(
+                                real, state.forward.platform, state.forward.lang, state.forward.category
+                            ),
                         )
                     )
+            peak = max(state.forward.peak_window, float(state.forward.rate.totals[0]))
             for brand in state.brands:
                 brand_state = self._brand_states.get(brand)
                 if brand_state is not None:
-                    brand_state.note_cascade_peak(max(state.peak_window, float(state.rate.totals[0])))
+                    brand_state.note_cascade_peak(peak, self.config_for(brand))
                     self._dirty_brands.add(brand)
+                    self._context_version += 1
             self._open_cascades.discard(root_id)
             self._dirty_cascades.add(root_id)
             self.expired_cascades += 1
         brands = self._brand_states
         while brands:
-            brand, state = next(iter(brands.items()))
-            if state.last_s >= watermark_s - self.config_for(brand).brand_idle_s:
+            brand, brand_state = next(iter(brands.items()))
+            if brand_state.last_s >= watermark_s - self.config_for(brand).brand_idle_s:
                 break
             brands.popitem(last=False)
             self._dirty_brands.add(brand)
             self.expired_brands += 1
+            self._context_version += 1
         return out
 
     # ------------------------------------------------------------------ state
@@ -567,7 +642,7 @@ class DetectionEngine:
         brands = state.get("brands") or [None]
         cascade = CascadeState.from_state(state, self.config_for(brands[0]))
         self._cascades[root_id] = cascade
-        if any(record[0] is not None for record in cascade.paging.values()):
+        if cascade.sync_incidents():
             self._open_cascades.add(root_id)
 
     def brand_state(self, brand: str) -> dict[str, Any] | None:
@@ -575,6 +650,7 @@ class DetectionEngine:
         return None if state is None else state.state()
 
     def load_brand_state(self, brand: str, state: dict[str, Any]) -> None:
+        self._context_version += 1
         self._brand_states[brand] = BrandState.from_state(
             state, self.config_for(brand), self._time_zone(brand)
         )

@@ -41,12 +41,16 @@ def cascade_negativity(m: dict[str, Any], config: DetectorsConfig) -> list[str]:
 
 
 def forward_surge_severity(
-    m: dict[str, Any], config: DetectorsConfig, previous: Severity | None
+    m: dict[str, Any], config: DetectorsConfig, previous: Severity | None, resolved_size: float = 0.0
 ) -> tuple[Severity | None, Callable[[], str]]:
+    """`resolved_size`: the projected size when this cascade's last episode resolved (0 if none). A
+    resolved cascade fires again on a new rate surge, or when its projection grew by
+    `paging.update_growth_factor` since: a big cascade trickling around the volume floor must not flap."""
     fs = config.forward_surge
     floor = max(fs.min_events // 2, 1)
     rate_surge = m["window_events"] >= fs.min_events and m["rate_z"] >= fs.surge_z
-    projected_spread = m["projected_final_size"] >= fs.spread_projected_size and m["window_events"] >= floor
+    spread_size = max(fs.spread_projected_size, resolved_size * config.paging.update_growth_factor)
+    projected_spread = m["projected_final_size"] >= spread_size and m["window_events"] >= floor
 
     def size() -> str:
         return (

@@ -1,21 +1,41 @@
-"""Mentions per interval against a baseline that knows the daily and weekly cycle (volume_surge's core).
+"""volume_surge: mentions per interval against a baseline that knows the daily and weekly cycle.
 
-Works on counts per interval, so it serves both the brand stream (posts folded into intervals) and plain
-count series (the NAB benchmark). The model is additive in log(count + 1): a level that follows slow
+`VolumeSurge` is the detector (one per brand): it counts posts into event-time intervals, or takes plain
+counts per interval (`IntervalCount`, what the NAB benchmark feeds it). Its core, `CountSurge`, scores a
+count series; `VolumeModel` is the baseline: additive in log(count + 1), a level that follows slow
 changes, an hour-of-day profile and a day-of-week profile in the brand's time zone, and a robust spread
-(mean absolute deviation). The score is a z: how many spreads the interval sits above its expectation.
-Surging intervals barely teach the baseline (`protect_baseline`), so a long incident does not become normal.
+(mean absolute deviation). z is how many spreads an interval sits above its expectation. Surging
+intervals barely teach the baseline (`protect_baseline`), so a long incident does not become normal.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
+from crisiswatch.detectors.base import (
+    NO_METRICS,
+    PostBatch,
+    Score,
+    check_version,
+    finite_or_none,
+    new_score,
+    none_to,
+    not_judged,
+)
 from crisiswatch.detectors.config import VolumeSurgeConfig
+from crisiswatch.detectors.events import EnrichedPost
+
+NAME = "volume_surge"
+NONE = -(2**62)
+# Idle intervals replayed as zero counts when a brand wakes up; longer gaps are skipped, not taught.
+MAX_GAP_INTERVALS = 2016
 
 # Mean absolute deviation -> standard deviation for a normal distribution.
 MAD_TO_SD = math.sqrt(math.pi / 2.0)
@@ -148,6 +168,7 @@ class CountSurge:
         "quantile",
         "onset",
         "last_z",
+        "last_score",
         "alarm_score",
         "recent_max",
         "_decay",
@@ -160,6 +181,7 @@ class CountSurge:
         self.quantile = config.initial_quantile_z
         self.onset = False
         self.last_z = 0.0
+        self.last_score = 0.0
         self.alarm_score = 0.0
         self.recent_max = 0.0
         self._decay = 0.5 ** (config.bucket_s / config.alarm_memory_s)
@@ -172,6 +194,7 @@ class CountSurge:
         score = max(z, 0.0) / max(self.quantile, cfg.min_quantile_z) if warm else 0.0
         if count < cfg.min_count:
             score = 0.0  # the volume floor: too few mentions are never a surge, whatever the z
+        self.last_score = score
         hot = score >= cfg.surge_score
         self.alarm_score = score if score > self.recent_max and not self.surging else 0.0
         self.recent_max = _short(max(self.recent_max * self._decay, score))
@@ -200,6 +223,7 @@ class CountSurge:
             self.last_z,
             self.alarm_score,
             self.recent_max,
+            self.last_score,
         ]
 
     def load(self, state: list[Any]) -> None:
@@ -209,3 +233,285 @@ class CountSurge:
         # states written before the alarm score existed (6 items) start with no recent maximum
         self.alarm_score = float(state[6]) if len(state) > 6 else 0.0
         self.recent_max = float(state[7]) if len(state) > 7 else 0.0
+        self.last_score = float(state[8]) if len(state) > 8 else 0.0
+
+
+class IntervalCount(NamedTuple):
+    """A plain count of mentions in the interval starting at `start_s` (the NAB benchmark feeds these)."""
+
+    start_s: float
+    mentions: float
+
+
+class VolumeSurge:
+    """volume_surge for one brand: mentions per interval (`bucket_s`) against a seasonal baseline.
+
+    `update(post)` counts posts into event-time intervals; an interval closes `grace_s` after its end (or
+    when `score_at(watermark)` passes that point), is scored by `CountSurge`, then teaches the baseline.
+    `update(IntervalCount(start_s, count))` scores a plain count series the same way.
+
+    Score value: the surge score, z / (the brand's running 99.9% quantile of z), where z is the interval's
+    log(count + 1) above its seasonal expectation in robust spreads: 1.0 (`surge_score`) is as unusual as
+    the brand's rarest 1-in-1000 intervals; 0 while warming up or below the `min_count` floor. A judged
+    score's metrics list the intervals this update closed (`intervals`), and an early alarm when the open
+    interval already crossed the surge count before its end.
+    """
+
+    name: ClassVar[str] = NAME
+    STATE_VERSION: ClassVar[int] = 1
+
+    __slots__ = (
+        "key",
+        "config",
+        "count",
+        "interval",
+        "interval_count",
+        "next_count",
+        "interval_threshold",
+        "early",
+        "late",
+    )
+
+    def __init__(self, key: str, config: VolumeSurgeConfig, time_zone: str = "UTC") -> None:
+        self.key = key
+        self.config = config
+        self.count = CountSurge(config, time_zone)
+        self.interval = NONE  # index of the open interval
+        self.interval_count = 0
+        # posts already in the next interval while the open one still takes late posts (grace_s)
+        self.next_count = 0
+        self.interval_threshold = math.inf
+        self.early = False  # the open interval already crossed the surge count
+        self.late = 0
+
+    @property
+    def surging(self) -> bool:
+        return self.count.surging
+
+    # ------------------------------------------------------------------ folding
+    def update(self, event: EnrichedPost | IntervalCount) -> Score:
+        if isinstance(event, IntervalCount):
+            entries: list[dict[str, Any]] = []
+            self._close(event.start_s, event.mentions, entries)
+            return self._judged(entries, event.start_s + self.config.bucket_s)
+        t = event.post.created_at_s
+        if int(t // self.config.bucket_s) == self.interval and not self.early:  # the common case
+            self.interval_count += 1
+            if self.interval_count >= self.interval_threshold:
+                self.early = True
+                return self._judged([self._early_entry(t)], t)
+            return self._idle_score(t)
+        entries = []
+        was_early = self.early
+        self._fold(t, entries)
+        if self.early and not was_early:
+            entries.append(self._early_entry(t))
+        return self._judged(entries, t) if entries else self._idle_score(t)
+
+    def _fold(self, t: float, entries: list[dict[str, Any]]) -> None:
+        bucket_s = self.config.bucket_s
+        index = int(t // bucket_s)
+        if index > self.interval + 1 or self.interval == NONE:
+            self._close_until(index, entries)
+        elif index == self.interval + 1:
+            closing = int((t - self.config.grace_s) // bucket_s)
+            if closing > self.interval:
+                self._close_until(closing, entries)
+        if index == self.interval:
+            self.interval_count += 1
+            if self.interval_count >= self.interval_threshold:
+                self.early = True
+        elif index == self.interval + 1:
+            self.next_count += 1
+            if self.next_count >= self.interval_threshold:
+                self.early = True
+        else:
+            self.late += 1
+
+    def _close(self, start_s: float, count: float, entries: list[dict[str, Any]]) -> None:
+        """Score one finished interval, then let it teach the baseline."""
+        expected = self.count.model.threshold_count(start_s, 0.0)
+        score = self.count.update(start_s, count)
+        entries.append(
+            {
+                "interval_start_s": start_s,
+                "event_time_s": start_s + self.config.bucket_s,
+                "mentions": int(count) if float(count).is_integer() else count,
+                "expected_mentions": round(expected, 1) if math.isfinite(expected) else None,
+                "volume_z": round(self.count.last_z, 3),
+                "surge_score": round(score, 4),
+                "alarm_score": self.count.alarm_score,
+                "surging": self.count.surging,
+                "early": False,
+            }
+        )
+
+    def _close_until(self, index: int, entries: list[dict[str, Any]]) -> None:
+        """Close every interval before `index`, and open `index`. Posts already counted for the interval
+        after the open one (within its grace) stay with it; a long idle gap is replayed as zero counts (at
+        most `MAX_GAP_INTERVALS`), of which only surging ones, the first and the last are reported."""
+        if index <= self.interval:
+            return
+        bucket_s = self.config.bucket_s
+        carried = 0
+        if self.interval > NONE:
+            self._close(self.interval * bucket_s, self.interval_count, entries)
+            if index == self.interval + 1:
+                carried = self.next_count
+            else:
+                gap = index - self.interval - 1
+                if gap > MAX_GAP_INTERVALS:
+                    gap = 0
+                for j in range(self.interval + 1, self.interval + 1 + gap):
+                    count = self.next_count if j == self.interval + 1 else 0
+                    quiet: list[dict[str, Any]] = []
+                    self._close(j * bucket_s, count, quiet)
+                    if self.count.surging or count or j == self.interval + gap:
+                        entries.extend(quiet)
+            del entries[:-4]
+        self._open(index)
+        if carried:
+            self.interval_count = carried
+            self.early = carried >= self.interval_threshold
+
+    def _open(self, index: int) -> None:
+        vs = self.config
+        self.interval = index
+        self.interval_count = 0
+        self.next_count = 0
+        self.early = False
+        self.interval_threshold = max(
+            self.count.model.threshold_count(
+                index * vs.bucket_s, vs.surge_score * max(self.count.quantile, vs.min_quantile_z)
+            ),
+            float(vs.min_count),
+        )
+
+    def _early_entry(self, t: float) -> dict[str, Any]:
+        """The newest open interval, which already crossed the surge count."""
+        vs = self.config
+        interval, count = (
+            (self.interval + 1, self.next_count) if self.next_count else (self.interval, self.interval_count)
+        )
+        start = interval * vs.bucket_s
+        z = self.count.model.score(start, count)
+        expected = self.count.model.threshold_count(start, 0.0)
+        return {
+            "interval_start_s": start,
+            "event_time_s": t,
+            "mentions": count,
+            "expected_mentions": round(expected, 1) if math.isfinite(expected) else None,
+            "volume_z": round(z, 3),
+            "surge_score": round(max(z, 0.0) / max(self.count.quantile, vs.min_quantile_z), 4),
+            "alarm_score": 0.0,
+            "surging": True,
+            "early": True,
+        }
+
+    def _judged(self, entries: list[dict[str, Any]], t: float) -> Score:
+        newest = entries[-1]
+        vs = self.config
+
+        def explain() -> str:
+            return (
+                f"{newest['mentions']} mentions per {vs.bucket_s / 60:g} min against about "
+                f"{newest['expected_mentions']} expected at this hour (z={newest['volume_z']:.1f})"
+            )
+
+        return Score(NAME, self.key, newest["surge_score"], t, {"intervals": entries}, explain)
+
+    def _idle_score(self, t: float) -> Score:
+        """No interval closed: the score of the last closed interval stands (no metrics)."""
+        return new_score(Score, (NAME, self.key, self.count.last_score, t, NO_METRICS, not_judged))
+
+    @classmethod
+    def update_many(
+        cls, detectors: Sequence[VolumeSurge], batch: PostBatch, rows: np.ndarray, owners: np.ndarray
+    ) -> list[Score | None]:
+        """The batch path: a brand whose rows all fall in its open interval (or the next one, within the
+        grace) and cross no threshold is a count added with numpy; a brand whose interval closes or whose
+        early alarm fires in this batch is folded row by row, exactly like `update`. One score per brand
+        that took a row, None for the others."""
+        out: list[Score | None] = [None] * len(detectors)
+        if not len(rows):
+            return out
+        size = len(detectors)
+        times = batch.times[rows]
+        bucket_s = np.array([d.config.bucket_s for d in detectors])[owners]
+        grace_s = np.array([d.config.grace_s for d in detectors])[owners]
+        interval = np.array([d.interval for d in detectors], dtype=np.int64)[owners]
+        index = np.floor(times / bucket_s).astype(np.int64)
+        closing = np.floor((times - grace_s) / bucket_s).astype(np.int64)
+        simple = (interval != NONE) & (
+            (index <= interval) | ((index == interval + 1) & (closing <= interval))
+        )
+        current = np.bincount(owners, weights=index == interval, minlength=size)
+        following = np.bincount(owners, weights=index == interval + 1, minlength=size)
+        late = np.bincount(owners, weights=index < interval, minlength=size)
+        slow = np.zeros(size, dtype=bool)
+        slow[owners[~simple]] = True
+        newest = np.full(size, -np.inf)
+        np.maximum.at(newest, owners, times)
+        for o in np.unique(owners).tolist():
+            detector = detectors[o]
+            t_newest = float(newest[o])
+            if not slow[o] and not detector.early:
+                threshold = detector.interval_threshold
+                if (
+                    detector.interval_count + current[o] >= threshold
+                    or detector.next_count + following[o] >= threshold
+                ):
+                    slow[o] = True
+            if slow[o]:
+                entries: list[dict[str, Any]] = []
+                for t in times[owners == o].tolist():
+                    was_early = detector.early
+                    detector._fold(t, entries)
+                    if detector.early and not was_early:
+                        entries.append(detector._early_entry(t))
+                out[o] = detector._judged(entries, t_newest) if entries else detector._idle_score(t_newest)
+                continue
+            detector.interval_count += int(current[o])
+            detector.next_count += int(following[o])
+            detector.late += int(late[o])
+            out[o] = detector._idle_score(t_newest)
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def score_at(self, now_s: float) -> Score:
+        """Close the intervals whose grace ended by event time `now_s`."""
+        vs = self.config
+        index = int((now_s - vs.grace_s) // vs.bucket_s)
+        entries: list[dict[str, Any]] = []
+        if index > self.interval and self.interval > NONE:
+            self._close_until(index, entries)
+        return self._judged(entries, now_s) if entries else self._idle_score(now_s)
+
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "v": self.STATE_VERSION,
+            "count": self.count.state(),
+            "interval": [
+                self.interval,
+                self.interval_count,
+                finite_or_none(self.interval_threshold),
+                self.early,
+                self.next_count,
+            ],
+            "late": self.late,
+        }
+
+    @classmethod
+    def from_state(
+        cls, key: str, state: dict[str, Any], config: VolumeSurgeConfig, time_zone: str = "UTC"
+    ) -> VolumeSurge:
+        check_version(state, "volume_surge", cls.STATE_VERSION)
+        self = cls(key, config, time_zone)
+        self.count.load(state["count"])
+        interval, self.interval_count, threshold, self.early = state["interval"][:4]
+        self.next_count = int(state["interval"][4]) if len(state["interval"]) > 4 else 0
+        self.interval = int(interval)
+        self.interval_threshold = none_to(threshold, math.inf)
+        self.late = int(state["late"])
+        return self

@@ -186,3 +186,14 @@ def test_hard_negatives_never_reach_warning(scenario):
     assert worst <= SEVERITY_RANK["info"], [
         (a.detector, a.severity, a.explanation) for a in out if a.severity
     ][:5]
+
+
+def test_a_big_cascade_trickling_after_it_resolved_does_not_flap():
+    # Fires while it spreads, resolves once the window drains, then a trickle of one reaction a minute puts
+    # the window back above the floor: its projection has not grown, so it must not page again.
+    reactions = "11111" + "#" * 15 + "." * 20 + "1" * 15
+    out = run_timeline(reactions, root_negative=0.9, comment_negative=0.9)
+    severities = [a.severity for a in out]
+    firings = [i for i, s in enumerate(severities) if s is not None and (i == 0 or severities[i - 1] is None)]
+    assert len(firings) == 1, [(a.severity, (a.event_time_s - T0) / 60) for a in out]
+    assert severities[-1] is None
