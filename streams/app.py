@@ -614,6 +614,13 @@ class Worker:
             self._write_cascade_states(state)
         await self.make_durable()
         self.totals.add(ingested.accounting)
+        if ingested.accounting.late:
+            log.info(
+                "partition %d: %d posts older than the watermark (%s) minus the allowed lateness, counted late",
+                partition,
+                ingested.accounting.late,
+                state.pipeline.watermark.value_s,
+            )
         self.metrics.record(self.settings.kafka.posts_topic, ingested.accounting)
         self.metrics.batch_size.observe(len(records))
         for post in ingested.posts:

@@ -156,6 +156,7 @@ LOG_KEYS = (
     "revoked",
     "state created",
     "Executing _on_partitions",
+    "counted late",
 )
 
 
