@@ -1,10 +1,15 @@
 """Accuracy of the text models (issue 4 figures). Reads ../shared/data; prints a markdown table.
 
     python bench/text_eval.py [--data-root ../shared/data] [--folds 5] [--only en_sentiment,...]
+                              [--dev] [--model MANIFEST --recipe RECIPE]
 
 - en_sentiment: macro-averaged recall on sentiment/en/val.tsv of the model trained by the recipe (not on val).
-- zh_sentiment: accuracy of 5-fold CV on the Weibo file (recipe settings; reviews never enter the test folds).
-- en_complaint: macro-F1 of 5-fold CV on complaints/en/train.tsv.
+- zh_sentiment: accuracy on the Weibo file (recipe settings; the other sources always stay in training):
+  5-fold CV over all rows, and trained on the 80% development part, scored on the held-out 20% test part.
+- en_complaint: macro-F1 on complaints/en/train.tsv, the same two ways.
+- `--dev`: 5-fold CV on the development parts only, for choosing settings (never looks at the test parts).
+- questions: our hand-written tests/text/data/questions_labelled.tsv (neutral questions/posts vs complaint
+  questions; even rows chose weights, odd rows are untouched).
 - zh_complaint: F1 / macro-F1 of the shipped model on our hand-labelled tests/text/data/zh_complaints_labelled.tsv.
 """
 
@@ -17,26 +22,29 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from crisiswatch.detectors.text import TextAnalyzer
 from crisiswatch.detectors.text.cli import _as_spec
+from crisiswatch.detectors.text.model import dense_inputs
 from crisiswatch.detectors.text.train import (
     ModelSpec,
+    collect,
     featurizers_for,
-    fit_linear,
+    fit,
     load_recipe,
-    naive_bayes_ratio,
+    logits_of,
     prepare,
     read_source,
-    scaled,
-    smooth_idf,
-    stacked_dense,
+    runtime_model,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "detectors/text/models/recipe.json"
 LABELLED_ZH = REPO / "tests/text/data/zh_complaints_labelled.tsv"
+QUESTIONS = REPO / "tests/text/data/questions_labelled.tsv"
+TEST_SHARE = 0.2
+TEST_SEED = 1
 
 
 def shipped_specs(analyzer: TextAnalyzer) -> dict:
@@ -47,53 +55,119 @@ def shipped_specs(analyzer: TextAnalyzer) -> dict:
     }
 
 
-def fit_predict(spec: ModelSpec, featurizer, train_texts, train_labels, test_texts, trained):
-    """Train like `train.train_model` on the given rows; return logits for the test texts."""
-    if spec.task == "sentiment":
-        classes = (
-            ("negative", "neutral", "positive") if "neutral" in train_labels else ("negative", "positive")
-        )
-    else:
-        classes = ("complaint", "not_complaint")
-    raw, dense, _ = stacked_dense(spec, featurizer, prepare(train_texts), trained)
-    test_raw, test_dense, _ = stacked_dense(spec, featurizer, prepare(test_texts), trained)
-    if spec.scaling == "nb":
-        scale = naive_bayes_ratio(raw, np.array([label == classes[0] for label in train_labels]))
-    else:
-        scale = smooth_idf(raw)
-    weights, bias = fit_linear(scaled(raw, scale, dense), train_labels, classes, spec.regularization_c)
-    return scaled(test_raw, scale, test_dense) @ weights + bias, classes
+def fit_predict(spec: ModelSpec, featurizer, train_rows, test_texts, trained):
+    """Train exactly like `train.train_model` on the given rows; logits of the runtime (float16) model."""
+    texts, labels, weights = train_rows
+    calibration = collect(spec, calibration=True)
+    fitted = fit(spec, featurizer, texts, labels, weights, trained, calibration if calibration[0] else None)
+    model = runtime_model(spec.name, fitted)
+    prepared = prepare(test_texts)
+    batch = featurizer.batch(prepared)
+    stacked = (
+        logits_of(model.stack_model, trained, featurizer, prepared, batch) if model.stack_model else None
+    )
+    return model.logits(batch, dense_inputs(model, batch, prepared, stacked))
 
 
-def rows_of(spec: ModelSpec) -> list[tuple[list[str], list[str]]]:
-    return [read_source(source) for source in spec.sources]
+def source_rows(spec: ModelSpec) -> list[tuple[list[str], list[str], list[float]]]:
+    return [
+        (texts, labels, [source.weight] * len(texts))
+        for source in spec.sources
+        if not source.calibration
+        for texts, labels in [read_source(source)]
+    ]
 
 
-def cross_validate(
-    spec: ModelSpec, featurizer, folds: int, trained: dict, test_source: int = 0
+def held_out_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(development, test) row indices of a source: a fixed stratified 20% test part never used for tuning."""
+    splitter = StratifiedShuffleSplit(1, test_size=TEST_SHARE, random_state=TEST_SEED)
+    development, test = next(splitter.split(np.zeros(len(labels)), labels))
+    return np.sort(development), np.sort(test)
+
+
+def evaluate_source(
+    spec: ModelSpec,
+    featurizer,
+    trained: dict,
+    mode: str,
+    folds: int = 5,
+    test_source: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold logits for source `test_source`; other sources always stay in training."""
-    sources = rows_of(spec)
-    texts, labels = sources[test_source]
-    extra_texts = [t for i, (ts, _) in enumerate(sources) if i != test_source for t in ts]
-    extra_labels = [y for i, (_, ys) in enumerate(sources) if i != test_source for y in ys]
+    """Logits and gold labels for rows of source `test_source`; other sources always stay in training.
+
+    mode "cv": out-of-fold logits over all rows (the figure reported before 2026.11.5);
+    "dev-cv": out-of-fold logits over the development part only (what tuning looks at);
+    "test": train on the development part, score the held-out test part (the honest figure).
+    """
+    sources = source_rows(spec)
+    texts, labels, weights = sources[test_source]
+    extra = [row for i, rows in enumerate(sources) if i != test_source for row in zip(*rows, strict=True)]
     labels_array = np.array(labels)
-    out = None
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
-    for train_idx, test_idx in splitter.split(texts, labels_array):
-        logits, classes = fit_predict(
+    rows = np.arange(len(texts))
+    if mode == "test":
+        development, test = held_out_split(labels_array)
+        plan = [(development, test)]
+        scored = test
+    else:
+        if mode == "dev-cv":
+            rows, _ = held_out_split(labels_array)
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
+        plan = [(rows[a], rows[b]) for a, b in splitter.split(rows, labels_array[rows])]
+        scored = rows
+    out = np.zeros((len(texts), 1))
+    for train_index, test_index in plan:
+        train_rows = [(texts[i], labels[i], weights[i]) for i in train_index] + extra
+        logits = fit_predict(
             spec,
             featurizer,
-            [texts[i] for i in train_idx] + extra_texts,
-            [labels[i] for i in train_idx] + extra_labels,
-            [texts[i] for i in test_idx],
+            tuple(list(column) for column in zip(*train_rows, strict=True)),
+            [texts[i] for i in test_index],
             trained,
         )
-        if out is None:
-            out = np.zeros((len(texts), logits.shape[1]))
-        out[test_idx] = logits
-    assert out is not None
-    return out, labels_array
+        out[test_index] = logits[:, :1]
+    return out[scored], labels_array[scored]
+
+
+def question_results(analyzer: TextAnalyzer) -> list[tuple[str, str, str]]:
+    """Our hand-written questions set: neutral questions/posts must be neither negative nor complaints,
+    complaint questions must be complaints. Even rows chose the own-data weights; odd rows are untouched."""
+    with open(QUESTIONS, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))[1:]
+    analyses = analyzer.analyze_many([r[0] for r in rows], [r[1] for r in rows])
+    threshold = analyzer.config.complaint_threshold
+    out = []
+    for part, keep in (("odd rows (untouched)", 1), ("all rows", None)):
+        for lang in ("zh", "en"):
+            for label in ("neutral", "complaint"):
+                chosen = [
+                    a
+                    for i, (r, a) in enumerate(zip(rows, analyses, strict=True))
+                    if r[1] == lang and r[2] == label and (keep is None or i % 2 == keep)
+                ]
+                negative = sum(a.sentiment_label == "negative" for a in chosen)
+                complaint = sum((a.complaint_probability or 0.0) >= threshold for a in chosen)
+                both = sum(
+                    a.sentiment_label == "negative" and (a.complaint_probability or 0.0) >= threshold
+                    for a in chosen
+                )
+                if label == "neutral":
+                    right = sum(
+                        a.sentiment_label != "negative" and (a.complaint_probability or 0.0) < threshold
+                        for a in chosen
+                    )
+                    what = "neither negative nor complaint"
+                else:
+                    right = complaint
+                    what = "complaint"
+                out.append(
+                    (
+                        f"questions set, {lang} {label}, {part}, n={len(chosen)}: {what} / negative / complaint / negative complaint",
+                        f"{right / len(chosen):.3f} / {negative / len(chosen):.3f} / {complaint / len(chosen):.3f}"
+                        f" / {both / len(chosen):.3f}",
+                        "report",
+                    )
+                )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,15 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of en_sentiment,zh_sentiment,en_complaint,zh_complaint",
+        help="comma-separated subset of en_sentiment,zh_sentiment,en_complaint,questions,zh_complaint",
     )
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="CV on the development parts only (for tuning; never the test parts)",
+    )
+    parser.add_argument("--recipe", default=str(RECIPE), help="recipe to evaluate (default: the shipped one)")
+    parser.add_argument("--model", help="manifest of the bundle to evaluate (default: the shipped one)")
     args = parser.parse_args(argv)
     only = set(filter(None, args.only.split(",")))
-    version, specs = load_recipe(RECIPE, args.data_root)
+    version, specs = load_recipe(args.recipe, args.data_root)
     by_name = {spec.name: spec for spec in specs}
     featurizers = featurizers_for(specs)
     results: list[tuple[str, str, str]] = []
-    analyzer = TextAnalyzer.load_default()
+    analyzer = TextAnalyzer.load(args.model) if args.model else TextAnalyzer.load_default()
     # Stacked models (complaint reads sentiment) read the shipped upstream model in every fold: the
     # upstream models never saw the complaint data, so this leaks nothing.
     trained = shipped_specs(analyzer)
@@ -133,42 +214,58 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append(("en sentiment, accuracy, val.tsv", f"{accuracy_score(gold, shipped):.4f}", ""))
 
+    modes = {"cv": f"{args.folds}-fold CV, all rows", "test": "held-out 20% test part"}
+    if args.dev:
+        modes = {"dev-cv": f"{args.folds}-fold CV of the development part (tuning)"}
     if not only or "zh_sentiment" in only:
         spec = by_name["zh_sentiment"]
-        logits, labels = cross_validate(spec, featurizers["zh"], args.folds, trained)
-        predicted = np.where(logits[:, 0] > 0, "negative", "positive")
-        results.append(
-            (
-                f"zh sentiment, polarity accuracy, {args.folds}-fold CV on Weibo",
-                f"{accuracy_score(labels, predicted):.4f}",
-                ">= 0.88",
+        for mode, described in modes.items():
+            logits, labels = evaluate_source(spec, featurizers["zh"], trained, mode, args.folds)
+            predicted = np.where(logits[:, 0] > 0, "negative", "positive")
+            results.append(
+                (
+                    f"zh sentiment, polarity accuracy on Weibo, {described}",
+                    f"{accuracy_score(labels, predicted):.4f}",
+                    ">= 0.88",
+                )
             )
-        )
-        probability = 1 / (1 + np.exp(-logits[:, 0]))
-        low, high = analyzer.config.zh_neutral_band
-        band = (probability >= low) & (probability <= high)
-        outside = ~band
-        results.append((f"zh sentiment, share in neutral band [{low}, {high}]", f"{band.mean():.4f}", ""))
-        results.append(
-            (
-                "zh sentiment, accuracy outside the neutral band",
-                f"{accuracy_score(labels[outside], predicted[outside]):.4f}",
-                "",
+            probability = 1 / (1 + np.exp(-logits[:, 0]))
+            low, high = analyzer.config.zh_neutral_band
+            band = (probability >= low) & (probability <= high)
+            outside = ~band
+            results.append(
+                (
+                    f"zh sentiment, {described}: share in neutral band [{low}, {high}]",
+                    f"{band.mean():.4f}",
+                    "",
+                )
             )
-        )
+            results.append(
+                (
+                    f"zh sentiment, {described}: accuracy outside the neutral band",
+                    f"{accuracy_score(labels[outside], predicted[outside]):.4f}",
+                    "",
+                )
+            )
 
     if not only or "en_complaint" in only:
         spec = by_name["en_complaint"]
-        logits, labels = cross_validate(spec, featurizers["en"], args.folds, trained)
-        predicted = np.where(logits[:, 0] > 0, "complaint", "not_complaint")
-        results.append(
-            (
-                f"en complaint, macro-F1, {args.folds}-fold CV",
-                f"{f1_score(labels, predicted, average='macro'):.4f}",
-                ">= 0.82",
+        for mode, described in modes.items():
+            logits, labels = evaluate_source(spec, featurizers["en"], trained, mode, args.folds)
+            predicted = np.where(logits[:, 0] > 0, "complaint", "not_complaint")
+            results.append(
+                (
+                    f"en complaint, macro-F1, {described}",
+                    f"{f1_score(labels, predicted, average='macro'):.4f}",
+                    ">= 0.82",
+                )
             )
-        )
-        results.append(("en complaint, accuracy", f"{accuracy_score(labels, predicted):.4f}", ""))
+            results.append(
+                (f"en complaint, accuracy, {described}", f"{accuracy_score(labels, predicted):.4f}", "")
+            )
+
+    if not only or "questions" in only:
+        results.extend(question_results(analyzer))
 
     if (not only or "zh_complaint" in only) and LABELLED_ZH.is_file():
         with open(LABELLED_ZH, encoding="utf-8", newline="") as handle:

@@ -1,6 +1,8 @@
 """Speed and memory of the text models (issue 4 figures). Prints a markdown table.
 
-    python bench/text_speed.py [--data-root ../shared/data] [--lines 100000] [--repeats 5]
+    python bench/text_speed.py [--data-root ../shared/data] [--lines 100000] [--repeats 5] [--model MANIFEST]
+
+`--model` measures another bundle (e.g. the previous version) the same way, for a before/after on one machine.
 
 - classify throughput: `python -m crisiswatch.detectors.text.cli classify --proba` over N tweet-length
   mixed English/Chinese lines (half each, drawn from the shared sentiment files, or generated when they
@@ -39,7 +41,7 @@ from crisiswatch.detectors.text import TextAnalyzer
 t1 = time.perf_counter()
 before = rss_kb()
 t2 = time.perf_counter()
-analyzer = TextAnalyzer.load_default()
+analyzer = TextAnalyzer.load(sys.argv[1]) if len(sys.argv) > 1 else TextAnalyzer.load_default()
 t3 = time.perf_counter()
 after = rss_kb()
 print(json.dumps({"import_s": t1 - t0, "load_s": t3 - t2, "rss_growth_kb": after - before, "rss_kb": after}))
@@ -92,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared/data"))
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model", help="manifest.json of the bundle to measure (default: the shipped one)")
     args = parser.parse_args(argv)
+    model_args = ["--model", args.model] if args.model else []
     lines = _lines(Path(args.data_root), args.lines)
     rows: list[tuple[str, str, str]] = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--proba",
                     "--input",
                     str(source),
+                    *model_args,
                 ],
                 capture_output=True,
                 env=env,
@@ -136,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
 
     probes = [
         json.loads(
-            subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, env=env, check=True).stdout
+            subprocess.run(
+                [sys.executable, "-c", _PROBE, *model_args[1:]], capture_output=True, env=env, check=True
+            ).stdout
         )
         for _ in range(args.repeats)
     ]
@@ -165,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from crisiswatch.detectors.text import TextAnalyzer, TextConfig
 
-    analyzer = TextAnalyzer.load_default(TextConfig(cache_size=0))
+    config = TextConfig(cache_size=0)
+    analyzer = TextAnalyzer.load(args.model, config) if args.model else TextAnalyzer.load_default(config)
     english = [line for i, line in enumerate(lines) if i % 2 == 1][:20_000]
     mixed = lines[:20_000]
     analyzer.classify(english[:1000], "sentiment", "en")  # warm the token tables like a running worker
@@ -194,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, median of {args.repeats}\n")
+    print(
+        f"model bundle {analyzer.version}; python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}, median of {args.repeats}\n"
+    )
     print("| measure | value | goal |\n|---|---|---|")
     for name, value, goal in rows:
         print(f"| {name} | {value} | {goal} |")

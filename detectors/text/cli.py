@@ -216,9 +216,11 @@ def train_main(argv: list[str]) -> int:
                 label_offsets="prior" if args.task == "sentiment" and args.lang == "en" else "none",
                 scaling=str(base.meta["models"].get(name, {}).get("info_scaling", "idf")),
                 use_lexicon=previous.uses_lexicon if previous else False,
+                use_intent_inputs=previous.uses_intent if previous else False,
                 stack_model=previous.stack_model if previous else None,
                 stack_scale=previous.stack_scale if previous else 0.3,
                 use_keywords=previous.keywords is not None if previous else False,
+                soft_neutral=bool(base.meta["models"].get(name, {}).get("info_soft_neutral", False)),
             )
             if args.lang not in featurizers:
                 featurizers.update(featurizers_for([spec]))

@@ -5,7 +5,8 @@ One `.npz` file (read with `allow_pickle=False`) holds, per model, `<name>.W` (b
 language an optional lexicon (`lexicon.<lang>.words`, `lexicon.<lang>.valence`); and a JSON `meta` string.
 A JSON manifest beside it gives the version and the file's SHA-256, checked before loading.
 
-A model's dense inputs, in order, are any of: `lexicon` (the featurizer's lexicon features), `stack`
+A model's dense inputs, in order, are any of: `lexicon` (the featurizer's lexicon features), `intent`
+(two 0/1 columns: information question, grievance question; see `features.intent_marker`), `stack`
 (another model's logits times a scale, e.g. the complaint model reads the sentiment model) and `keywords`
 (1.0 when a complaint-category keyword occurs; the keyword lists are frozen into the meta so a user's
 category config cannot shift the model's inputs).
@@ -55,6 +56,7 @@ class LinearModel:
     # Added to the logits before choosing a label (e.g. to undo class priors for balanced recall).
     label_offsets: np.ndarray = field(default_factory=lambda: np.zeros(0))
     uses_lexicon: bool = False
+    uses_intent: bool = False
     stack_model: str | None = None
     stack_scale: float = 1.0
     keywords: CategoryMatcher | None = None
@@ -101,6 +103,12 @@ def dense_inputs(
         if batch.dense is None:
             raise ModelFileError(f"model {model.name} needs lexicon features; its featurizer has no lexicon")
         columns.append(batch.dense)
+    if model.uses_intent:
+        if batch.intent is None:
+            raise ModelFileError(
+                f"model {model.name} needs intent inputs; its featurizer has no intent markers"
+            )
+        columns.append(batch.intent)
     if model.stack_model is not None:
         if stacked_logits is None:
             raise ModelFileError(f"model {model.name} needs the logits of {model.stack_model}")
@@ -190,6 +198,7 @@ def build_model(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray]) 
         else np.asarray(dense_weights, dtype=np.float32).astype(np.float64),
         label_offsets=np.asarray(spec.get("label_offsets", [0.0] * weights.shape[1]), dtype=np.float64),
         uses_lexicon="lexicon" in dense,
+        uses_intent="intent" in dense,
         stack_model=stack.get("model") if "stack" in dense else None,
         stack_scale=float(stack.get("scale", 1.0)),
         keywords=keyword_matcher(spec.get("keywords")) if "keywords" in dense else None,
@@ -230,7 +239,9 @@ def load_bundle(manifest_path: str | Path | None = None) -> ModelBundle:
             words = arrays[f"lexicon.{lang}.words"].tolist()
             valences = arrays[f"lexicon.{lang}.valence"].astype(np.float64).tolist()
             lexicon = dict(zip(words, valences, strict=True))
-        featurizers[lang] = HashedFeaturizer(lang, int(spec["bits"]), int(spec["max_n"]), lexicon)
+        featurizers[lang] = HashedFeaturizer(
+            lang, int(spec["bits"]), int(spec["max_n"]), lexicon, intent=bool(spec.get("intent", False))
+        )
     models = {name: build_model(name, spec, arrays) for name, spec in meta["models"].items()}
     version = str(manifest.get("version", meta.get("version")))
     return ModelBundle(version=version, featurizers=featurizers, models=models, meta=meta)

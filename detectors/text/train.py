@@ -6,6 +6,11 @@ a code mapped to `drop` (or not mapped) skips the row. The Chinese complaint mod
 its recipe maps negative reviews to `complaint` and everything else (positive reviews, all Weibo
 emotion posts) to `not_complaint` — weak supervision spelled as label maps.
 
+A source can carry a sample `weight`, live in the package (`in_project`: our own files under
+`detectors/text/training/`, not the data root) and be a `calibration` source: its rows only fit the two
+intent-input weights of a binary model after the main fit (see `ModelSpec.use_intent_inputs`). A binary
+sentiment model with `soft_neutral` reads `neutral` rows as "P(negative) = 0.5".
+
 The output is a model bundle (npz of plain arrays + manifest with sha256); see `model.py`.
 """
 
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from crisiswatch.detectors.text.categories import DEFAULT_CATEGORIES, CategoryMatcher, CategoryRule
-from crisiswatch.detectors.text.features import HashedFeaturizer
+from crisiswatch.detectors.text.features import LEXICON_FEATURES, HashedFeaturizer
 from crisiswatch.detectors.text.model import LinearModel, build_model, dense_inputs, model_arrays
 from crisiswatch.detectors.text.normalize import safe_text
 from crisiswatch.detectors.text.owntext import own_text
@@ -34,6 +39,7 @@ TASK_CLASSES: dict[str, tuple[str, ...]] = {
 DEFAULT_BITS = {"en": 18, "zh": 18}
 DEFAULT_MAX_N = {"en": 2, "zh": 2}
 MAX_CHARS = 2000
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class TrainingError(ValueError):
@@ -62,6 +68,10 @@ class Source:
     text_column: str = "text"
     label_column: str = "label"
     limit: int | None = None  # keep at most this many rows (first rows), for quick runs
+    # Sample weight of every row of this file (e.g. a few hundred hand-written rows among 30k others).
+    weight: float = 1.0
+    # Rows that only fit the intent-input weights, after the main fit (see `ModelSpec.use_intent_inputs`).
+    calibration: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,18 @@ class ModelSpec:
     # Added to the fitted bias: a prior correction when the training labels are known to be skewed
     # (the weakly supervised Chinese complaint labels miss many complaints).
     logit_offset: float = 0.0
+    # Binary sentiment (no neutral class): rows labelled `neutral` count half negative, half positive,
+    # i.e. they pull P(negative) towards 0.5, the middle of the neutral band.
+    soft_neutral: bool = False
+    # The language's featurizer adds a question/grievance marker token (shared by the language's models).
+    intent: bool = False
+    # Append the two intent flags (information question, grievance question) as dense inputs (needs
+    # `intent`). With `calibration` sources their two weights are fitted on those rows only, with the rest
+    # of the model fixed: the polarity data is full of rhetorical questions ("这也叫外卖吗？") and would
+    # teach "question = negative"; our own rows say what a question without a grievance means.
+    use_intent_inputs: bool = False
+    # L2 penalty of the intent calibration (binary models).
+    calibration_penalty: float = 1.0
 
     @property
     def name(self) -> str:
@@ -169,10 +191,16 @@ def smooth_idf(matrix: Any) -> np.ndarray:
     return (np.log((1.0 + rows) / (1.0 + document_frequency)) + 1.0).astype(np.float64)
 
 
-def naive_bayes_ratio(matrix: Any, positive: np.ndarray) -> np.ndarray:
+def naive_bayes_ratio(
+    matrix: Any, positive: np.ndarray, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
     """Log-count ratio r of NBSVM (Wang & Manning 2012): how much more often a bucket occurs in one class."""
+    from scipy import sparse
+
     present = matrix.copy()
     present.data[:] = 1.0
+    if sample_weight is not None:
+        present = (sparse.diags(sample_weight) @ present).tocsr()
     p = np.asarray(present[positive].sum(axis=0)).ravel() + 1.0
     q = np.asarray(present[~positive].sum(axis=0)).ravel() + 1.0
     ratio = np.log((p / p.sum()) / (q / q.sum()))
@@ -200,7 +228,11 @@ def scaled(matrix: Any, scale: np.ndarray, dense: np.ndarray | None) -> Any:
 
 
 def fit_linear(
-    matrix: Any, labels: Sequence[str], classes: tuple[str, ...], c: float
+    matrix: Any,
+    labels: Sequence[str],
+    classes: tuple[str, ...],
+    c: float,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression → (W features x outputs, b). Binary tasks give one output: the logit of classes[0]."""
     from sklearn.linear_model import LogisticRegression
@@ -213,7 +245,7 @@ def fit_linear(
     else:
         target = np.array([classes.index(label) for label in labels])
     model = LogisticRegression(C=c, max_iter=3000, tol=1e-5)
-    model.fit(matrix, target)
+    model.fit(matrix, target, sample_weight=sample_weight)
     return model.coef_.T.astype(np.float64), model.intercept_.astype(np.float64)
 
 
@@ -235,6 +267,12 @@ def stacked_dense(
         if lexicon is None:
             raise TrainingError(f"{spec.name}: the {spec.lang} featurizer has no lexicon")
         dense_names.append("lexicon")
+    if spec.use_intent_inputs:
+        if not featurizer.intent:
+            raise TrainingError(
+                f'{spec.name}: intent inputs need the featurizer\'s intent markers ("intent": true)'
+            )
+        dense_names.append("intent")
     if spec.stack_model:
         if spec.stack_model not in trained:
             raise TrainingError(f"{spec.name}: stacks {spec.stack_model!r}, which must be trained before it")
@@ -253,6 +291,7 @@ def stacked_dense(
         weights=np.zeros((1, 1)),
         bias=np.zeros(1),
         uses_lexicon=spec.use_lexicon,
+        uses_intent=spec.use_intent_inputs,
         stack_model=spec.stack_model,
         stack_scale=spec.stack_scale,
         keywords=CategoryMatcher([CategoryRule("keyword", tuple(keywords["en"]), tuple(keywords["zh"]))])
@@ -262,43 +301,117 @@ def stacked_dense(
     stacked = None
     if spec.stack_model:
         batch = featurizer.batch(texts)
-        stacked = _logits_of(spec.stack_model, trained, featurizer, texts, batch)
+        stacked = logits_of(spec.stack_model, trained, featurizer, texts, batch)
     else:
         batch = featurizer.batch(texts)
     return raw, dense_inputs(probe, batch, texts, stacked), describe
 
 
-def _logits_of(
+def logits_of(
     name: str, trained: dict[str, dict[str, Any]], featurizer: HashedFeaturizer, texts: list[str], batch: Any
 ) -> np.ndarray:
     model = runtime_model(name, trained[name])
-    inner = _logits_of(model.stack_model, trained, featurizer, texts, batch) if model.stack_model else None
+    inner = logits_of(model.stack_model, trained, featurizer, texts, batch) if model.stack_model else None
     return model.logits(batch, dense_inputs(model, batch, texts, inner))
+
+
+def collect(spec: ModelSpec, calibration: bool = False) -> tuple[list[str], list[str], list[float]]:
+    """Texts, labels and sample weights of a spec's main (or calibration) sources, in order."""
+    texts: list[str] = []
+    labels: list[str] = []
+    weights: list[float] = []
+    for source in spec.sources:
+        if source.calibration != calibration:
+            continue
+        more_texts, more_labels = read_source(source)
+        texts.extend(more_texts)
+        labels.extend(more_labels)
+        weights.extend([source.weight] * len(more_texts))
+    return texts, labels, weights
+
+
+def task_classes(spec: ModelSpec, labels: Sequence[str]) -> tuple[str, ...]:
+    if spec.task == "sentiment" and (spec.soft_neutral or "neutral" not in labels):
+        # No neutral class (Chinese): a binary P(negative) model; neutral is a band of it (TextConfig).
+        return ("negative", "positive")
+    return TASK_CLASSES[spec.task]
+
+
+def soften(
+    texts: Sequence[str], labels: Sequence[str], weights: Sequence[float]
+) -> tuple[list[str], list[str], list[float]]:
+    """Each `neutral` row becomes a negative and a positive row of half its weight (target P = 0.5)."""
+    out_texts: list[str] = []
+    out_labels: list[str] = []
+    out_weights: list[float] = []
+    for text, label, weight in zip(texts, labels, weights, strict=True):
+        if label == "neutral":
+            out_texts += [text, text]
+            out_labels += ["negative", "positive"]
+            out_weights += [weight / 2, weight / 2]
+        else:
+            out_texts.append(text)
+            out_labels.append(label)
+            out_weights.append(weight)
+    return out_texts, out_labels, out_weights
 
 
 def train_model(
     spec: ModelSpec, featurizer: HashedFeaturizer, trained: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Fit one model of a bundle; `trained` holds the bundle's models fitted so far (for stacking)."""
-    texts: list[str] = []
-    labels: list[str] = []
-    for source in spec.sources:
-        more_texts, more_labels = read_source(source)
-        texts.extend(more_texts)
-        labels.extend(more_labels)
-    classes = TASK_CLASSES[spec.task]
-    if spec.task == "sentiment" and "neutral" not in labels:
-        # No neutral examples (Chinese): a binary P(negative) model; neutral is a band of it (TextConfig).
-        classes = ("negative", "positive")
+    texts, labels, weights = collect(spec)
+    calibration = collect(spec, calibration=True)
+    return fit(spec, featurizer, texts, labels, weights, trained, calibration if calibration[0] else None)
+
+
+def fit(
+    spec: ModelSpec,
+    featurizer: HashedFeaturizer,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    weights: Sequence[float],
+    trained: dict[str, dict[str, Any]] | None = None,
+    calibration: tuple[list[str], list[str], list[float]] | None = None,
+) -> dict[str, Any]:
+    """Fit `spec` on the given rows (what `train_model` does after reading the sources), then the intent
+    weights on the `calibration` rows when given."""
+    classes = task_classes(spec, labels)
+    if len(classes) == 2 and spec.task == "sentiment":
+        texts, labels, weights = soften(texts, labels, weights)
     counts = {k: labels.count(k) for k in classes}
+    sample_weight = np.asarray(weights, dtype=np.float64)
     raw, dense, describe = stacked_dense(spec, featurizer, prepare(texts), trained or {})
     if spec.scaling == "nb":
         if len(classes) != 2:
             raise TrainingError(f"{spec.name}: naive-Bayes scaling needs a binary task")
-        scale = naive_bayes_ratio(raw, np.array([label == classes[0] for label in labels]))
+        scale = naive_bayes_ratio(raw, np.array([label == classes[0] for label in labels]), sample_weight)
     else:
         scale = smooth_idf(raw)
-    coefficients, bias = fit_linear(scaled(raw, scale, dense), labels, classes, spec.regularization_c)
+    if calibration is not None and not spec.use_intent_inputs:
+        raise TrainingError(f'{spec.name}: calibration sources need "intent_inputs": true')
+    intent_at = _intent_columns(spec) if calibration is not None else None
+    main_flags = None
+    if intent_at is not None and dense is not None:
+        main_flags = dense[:, intent_at].copy()
+        dense = dense.copy()
+        dense[:, intent_at] = 0.0  # an all-zero column gets weight 0: the calibration sets it below
+    coefficients, bias = fit_linear(
+        scaled(raw, scale, dense), labels, classes, spec.regularization_c, sample_weight
+    )
+    if intent_at is not None and calibration is not None:
+        if coefficients.shape[1] != 1:
+            raise TrainingError(f"{spec.name}: intent calibration needs a binary model")
+        assert dense is not None and main_flags is not None
+        main_part = (
+            np.asarray(scaled(raw, scale, dense) @ coefficients).ravel() + bias[0],
+            main_flags,
+            np.array([1.0 if label == classes[0] else 0.0 for label in labels]),
+            sample_weight,
+        )
+        coefficients = _calibrate_intent(
+            spec, featurizer, trained or {}, scale, coefficients, bias, calibration, main_part
+        )
     bias = bias + spec.logit_offset
     offsets = [0.0] * coefficients.shape[1]
     if spec.label_offsets == "prior" and coefficients.shape[1] > 1:
@@ -318,7 +431,60 @@ def train_model(
         "info_c": spec.regularization_c,
         "info_scaling": spec.scaling,
         "info_logit_offset": spec.logit_offset,
+        **({"info_soft_neutral": True} if spec.soft_neutral else {}),
     }
+
+
+def _intent_columns(spec: ModelSpec) -> slice | None:
+    """Where the two intent columns sit among a spec's dense inputs (lexicon first, then intent)."""
+    if not spec.use_intent_inputs:
+        return None
+    start = LEXICON_FEATURES if spec.use_lexicon else 0
+    return slice(start, start + 2)
+
+
+def _calibrate_intent(
+    spec: ModelSpec,
+    featurizer: HashedFeaturizer,
+    trained: dict[str, dict[str, Any]],
+    scale: np.ndarray,
+    coefficients: np.ndarray,
+    bias: np.ndarray,
+    calibration: tuple[list[str], list[str], list[float]],
+    main_part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Fit the two intent weights by weighted, L2-penalised logistic regression (Newton's method) on the
+    calibration rows and the main rows (the calibration sources' weights set the balance between what our
+    own rows and the polarity data say about questions), the fitted model's logit being a fixed offset;
+    return the completed coefficients."""
+    texts, labels, weights = calibration
+    classes = task_classes(spec, labels)
+    if spec.task == "sentiment":
+        texts, labels, weights = soften(texts, labels, weights)
+    raw, dense, _ = stacked_dense(spec, featurizer, prepare(texts), trained)
+    at = _intent_columns(spec)
+    assert dense is not None and at is not None
+    main_offset, main_flags, main_target, main_weight = main_part
+    asked = main_flags.any(axis=1)  # rows without a flag do not move the intent weights
+    flags = np.vstack([dense[:, at], main_flags[asked]])
+    offset = np.concatenate(
+        [np.asarray(scaled(raw, scale, dense) @ coefficients).ravel() + bias[0], main_offset[asked]]
+    )
+    target = np.concatenate([[1.0 if label == classes[0] else 0.0 for label in labels], main_target[asked]])
+    weight = np.concatenate([np.asarray(weights, dtype=np.float64), main_weight[asked]])
+    delta = np.zeros(flags.shape[1])
+    for _ in range(50):
+        probability = 1.0 / (1.0 + np.exp(-(offset + flags @ delta)))
+        gradient = flags.T @ (weight * (probability - target)) + spec.calibration_penalty * delta
+        hessian = (flags * (weight * probability * (1 - probability))[:, None]).T @ flags
+        hessian += spec.calibration_penalty * np.eye(len(delta))
+        step = np.linalg.solve(hessian, gradient)
+        delta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    completed = coefficients.copy()
+    completed[featurizer.n_buckets + at.start : featurizer.n_buckets + at.stop, 0] = delta
+    return completed
 
 
 def vader_lexicon() -> dict[str, float]:
@@ -357,11 +523,14 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
     for entry in recipe["models"]:
         sources = tuple(
             Source(
-                path=str(Path(data_root) / s["path"]),
+                # `"in_project": true`: our own training files, shipped in the package (not data-root).
+                path=str((PACKAGE_DIR if s.get("in_project") else Path(data_root)) / s["path"]),
                 label_map=parse_label_map(s["label_map"], entry["task"]),
                 text_column=s.get("text_column", "text"),
                 label_column=s.get("label_column", "label"),
                 limit=s.get("limit"),
+                weight=float(s.get("weight", 1.0)),
+                calibration=bool(s.get("calibration", False)),
             )
             for s in entry["sources"]
         )
@@ -378,6 +547,9 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
                 stack_scale=float((entry.get("stack") or {}).get("scale", 0.3)),
                 use_keywords=bool(entry.get("keywords", False)),
                 logit_offset=float(entry.get("logit_offset", 0.0)),
+                soft_neutral=bool(entry.get("soft_neutral", False)),
+                intent=bool(entry.get("intent", False)),
+                use_intent_inputs=bool(entry.get("intent_inputs", False)),
             )
         )
     return str(recipe["version"]), specs
@@ -386,7 +558,8 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
 def featurizers_for(
     specs: Sequence[ModelSpec], bits: dict[str, int] | None = None
 ) -> dict[str, HashedFeaturizer]:
-    """One featurizer per language; English carries the VADER lexicon when a model asks for it."""
+    """One featurizer per language; English carries the VADER lexicon when a model asks for it, and a
+    language's featurizer adds intent markers when any of its models asks for them."""
     bits = {**DEFAULT_BITS, **(bits or {})}
     featurizers: dict[str, HashedFeaturizer] = {}
     for lang in sorted({spec.lang for spec in specs}):
@@ -394,6 +567,10 @@ def featurizers_for(
         if wants_lexicon and lang != "en":
             raise TrainingError(f"no lexicon is available for {lang!r}")
         featurizers[lang] = HashedFeaturizer(
-            lang, bits[lang], DEFAULT_MAX_N[lang], vader_lexicon() if wants_lexicon else None
+            lang,
+            bits[lang],
+            DEFAULT_MAX_N[lang],
+            vader_lexicon() if wants_lexicon else None,
+            intent=any(spec.intent for spec in specs if spec.lang == lang),
         )
     return featurizers

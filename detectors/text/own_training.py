@@ -1,0 +1,321 @@
+"""Our own training sentences: neutral questions, informational posts and complaint questions (en, zh).
+
+None of the shared data sets has neutral questions: in Weibo and the review sets nearly every question is
+rhetorical and negative ("这也叫外卖吗？"), so a model trained on them alone reads "吗？" as anger and pages
+on "快达快递在成都有网点吗？". These sentences — templates and fillers written by the crisiswatch team, no
+third-party text — teach the models that asking for information is neutral and not a complaint, while
+asking *why something went wrong* still is.
+
+Sampling is seeded, so the output is fixed; `detectors/text/training/own_questions_{en,zh}.tsv` are this
+module's output (a test checks they are in sync). Regenerate with
+`python -m crisiswatch.detectors.text.own_training detectors/text/training`.
+
+Columns: `text`, `sentiment` (`neutral` or `negative`), `is_complaint` (`0`/`1`), `kind`
+(`question`, `info` or `complaint_question`).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+SEED = 20261124
+COUNTS = {"question": 420, "info": 140, "complaint_question": 260}
+
+
+def _split(items: str) -> list[str]:
+    """Filler lists are written as `a|b|c` to keep them compact."""
+    return items.split("|")
+
+
+_ZH: dict[str, list[str]] = {
+    "brand": _split(
+        "快达快递|顺丰|京东|美团|饿了么|招商银行|中国移动|联通|海底捞|星巴克|如家酒店|东方航空|小米|华为|宜家|肯德基|滴滴|携程|拼多多|国家电网|"
+        "中国银行|瑞幸|格力|海尔|优衣库|麦当劳|中通|韵达|盒马|网易"
+    ),
+    "city": _split(
+        "北京|上海|广州|深圳|杭州|南京|武汉|西安|重庆|长沙|苏州|天津|青岛|厦门|昆明|郑州|合肥|沈阳|大连|哈尔滨"
+    ),
+    "place": _split("网点|门店|营业厅|自提点|售后服务中心|分店|专卖店|服务台|体验店"),
+    "product": _split(
+        "手机|耳机|平板|笔记本电脑|冰箱|空调|洗衣机|电饭煲|运动鞋|外套|奶粉|咖啡机|路由器|电动牙刷|吸尘器|充电器|台灯|行李箱|电热水壶|手表"
+    ),
+    "option": _split("白色|黑色|大号|小号|粉色|加厚款|128G的|国行版|儿童款|无线款"),
+    "pay": _split("微信支付|支付宝|信用卡|花呗分期|银联|数字人民币|现金|外币"),
+    "service": _split(
+        "上门安装|开发票|以旧换新|分期付款|送货上门|预约|包装成礼盒|免费寄存|开具收据|延长保修"
+    ),
+    "use": _split("设置|连接蓝牙|恢复出厂设置|清洗|充电|激活|绑定账号|更新系统"),
+    "item": _split("充电宝|宠物|雨伞|婴儿车|自行车|酒|乐器|水果"),
+    "time": _split("几点|周几|什么时候|几号"),
+    "when": _split("明天|周末|国庆期间|春节|下周一|今晚|五一假期|元旦"),
+    "days": _split("三天|五天|一周|十天|半个月|两周|一个月|二十天"),
+    "defect": _split("坏了|黑屏|漏水|开不了机|发烫|掉色|断线|充不进电|有异味|裂开了|自动关机|卡死"),
+    "bad_act": _split(
+        "乱扣费|又延误|取消我的订单|随便涨价|不给退款|多收我钱|把我的件弄丢了|不发货|把我的账号封了|乱收服务费"
+    ),
+    "problem": _split(
+        "订单显示已签收但我根本没收到|外卖超时一个小时还没送到|网络又断了|说好的退款一直没到账|客服电话一直打不通|包裹被退回了|刚买的东西就坏了|重复扣了两次钱"
+    ),
+}
+
+_ZH_FRAMES: dict[str, list[str]] = {
+    "question": [
+        "{brand}在{city}有{place}吗？",
+        "请问{brand}的{place}{time}开门？",
+        "这款{product}有没有{option}？",
+        "{brand}的{product}有{option}吗",
+        "请问{brand}支持{pay}吗？",
+        "{brand}可以用{pay}付款吗？",
+        "想问一下{brand}寄到{city}要几天？",
+        "有人知道{brand}的客服电话是多少吗？",
+        "{brand}{place}{when}营业吗？",
+        "请问{product}可以{service}吗？",
+        "{brand}买{product}能{service}吗",
+        "{product}的保修期是多久？",
+        "{city}哪里可以买到{brand}的{product}？",
+        "{brand}会员有什么权益呢？",
+        "求问{brand}的{product}怎么{use}？",
+        "{product}怎么{use}啊？",
+        "{brand}的{product}值得买吗？",
+        "请问{brand}的{place}是否可以停车？",
+        "坐{brand}的航班能带{item}吗？",
+        "{brand}的快递能不能放快递柜？",
+        "大家买{product}一般去哪里呢？",
+        "{brand}{place}在{city}哪个区？",
+        "请问{city}到{city2}的快递要多久？",
+        "{brand}的新{product}什么时候上市？",
+        "{brand}{when}有没有活动？",
+        "请问{brand}的{product}是哪里产的？",
+        "咨询一下，{brand}的{product}多少钱？",
+        "{brand}和{brand2}的{product}哪个好？",
+        "有没有人用过{brand}的{product}？",
+        "{brand}{when}上班吗？",
+        "请问在{brand}买的{product}可以到{city}的{place}取吗？",
+        "{brand}的{place}可以带{item}进去吗？",
+        "求推荐{city}的{brand}{place}",
+        "{brand}的营业时间是几点到几点？",
+        "想问问{brand}的会员卡在{city}能用吗",
+        "{brand}的{product}送货到{city}要运费吗？",
+        "请问{brand}{when}几点关门？",
+        "{brand}支不支持{service}？",
+        "{product}选{option}还是{option2}好呢？",
+        "请问{brand}现在还招人吗？",
+    ],
+    "info": [
+        "{brand}在{city}新开了一家{place}。",
+        "{brand}的新款{product}{when}上市。",
+        "今天在{brand}买了一个{product}。",
+        "{brand}{place}营业时间调整为早九点到晚十点。",
+        "刚收到{brand}的快递。",
+        "{when}去{brand}{place}办业务。",
+        "{brand}{place}搬到了{city}新区。",
+        "{brand}{when}全场九折。",
+        "{brand}的{product}可以用{pay}付款。",
+        "在{brand}下单了{product}，{when}送到。",
+        "{brand}的{place}{when}正常营业。",
+        "{city}的{brand}{place}地址已更新。",
+        "{brand}宣布{when}起支持{service}。",
+        "我们公司{when}统一采购{brand}的{product}。",
+        "{brand}{product}的说明书在官网可以下载。",
+    ],
+    "complaint_question": [
+        "为什么我在{brand}买的{product}{days}了还没到？",
+        "{brand}怎么回事？{problem}",
+        "{brand}凭什么{bad_act}？",
+        "为什么{brand}{bad_act}？",
+        "{brand}的{product}才用{days}就{defect}，这质量还能买吗？",
+        "退款申请了{days}，{brand}到底什么时候退钱？",
+        "{brand}客服为什么一直不回复？{problem}",
+        "{brand}的{product}{defect}，有没有人管？",
+        "我的{product}到底去哪了？{brand}给个说法！",
+        "{brand}又{bad_act}，还让不让人活了？",
+        "为啥{brand}的{product}{defect}了也不给换？",
+        "{problem}，{brand}你们到底管不管？",
+        "{brand}的{product}{defect}，售后还推来推去，这是什么服务？",
+        "为什么{brand}的快递{days}都没动静？",
+        "{brand}能不能别再{bad_act}了？",
+        "{problem}，这就是{brand}的服务吗？",
+        "等了{days}，{brand}还是没解决，到底要等多久？？",
+        "{brand}的{product}买回来就{defect}，怎么办？",
+    ],
+}
+
+_EN: dict[str, list[str]] = {
+    "brand": _split(
+        "Acme|Northwind|BlueJet|Parcelo|Zenbank|Skyline Air|FreshCart|Volt Mobile|"
+        "HomeNest|Urbanfit|PixelPhone|Quickship|Maple Telecom|Roastery|Cozy Inn|TrailGear|"
+        "Brightpower|Swiftride|Lumen Bank|Orbit Cable"
+    ),
+    "place": _split("store|branch|service center|outlet|pickup point|office|showroom|kiosk"),
+    "city": _split(
+        "Chengdu|Toronto|Leeds|Denver|Austin|Dublin|Perth|Osaka|Lyon|Boston|Manchester|"
+        "Calgary|Auckland|Seattle"
+    ),
+    "country": _split("Canada|Ireland|Mexico|Japan|Germany|Australia|Brazil|Norway"),
+    "product": _split(
+        "phone|headphones|tablet|laptop|fridge|air conditioner|washing machine|"
+        "running shoes|jacket|coffee maker|router|vacuum|smartwatch|suitcase|kettle|"
+        "desk lamp|charger|baby formula"
+    ),
+    "option": _split(
+        "in blue|in black|in a larger size|in XL|with 256GB|in a kids' version|in white|with a UK plug"
+    ),
+    "pay": _split("Apple Pay|PayPal|a gift card|cash|a credit card|Google Pay|installments"),
+    "service": _split(
+        "installation|gift wrapping|same-day delivery|a trade-in|an extended warranty|"
+        "click and collect|price matching|free returns"
+    ),
+    "use": _split("reset|pair|clean|update|register|set up|charge|activate"),
+    "when": _split(
+        "on Sunday|on public holidays|this weekend|on Christmas Eve|tomorrow|next Monday|over Easter|tonight"
+    ),
+    "item": _split("a stroller|a bike|a pet|a power bank|a guitar|skis"),
+    "days": _split("two weeks|ten days|a month|three weeks|five days|six weeks|over a week"),
+    "defect": _split(
+        "stopped working|won't turn on|keeps overheating|is leaking|cracked|"
+        "keeps crashing|won't charge|died|keeps disconnecting"
+    ),
+    "bad_act": _split(
+        "charge me twice|cancel my order without telling me|lose my parcel|"
+        "raise my bill again|refuse my refund|lock my account|ignore my emails|"
+        "delay my flight again"
+    ),
+    "problem": _split(
+        "My parcel says delivered but it never came.|The refund still hasn't shown up.|"
+        "Nobody answers the support line.|My internet has been down for days.|"
+        "I was billed for something I cancelled.|The order is a week late."
+    ),
+}
+
+_EN_FRAMES: dict[str, list[str]] = {
+    "question": [
+        "Does {brand} ship to {country}?",
+        "Is there a {brand} {place} in {city}?",
+        "What time does the {brand} {place} open {when}?",
+        "Is the {product} available {option}?",
+        "Do you have the {product} {option}?",
+        "Can I pay with {pay} at {brand}?",
+        "Does {brand} accept {pay}?",
+        "How long does {brand} take to deliver to {city}?",
+        "Is the {brand} {place} open {when}?",
+        "Do you offer {service} on the {product}?",
+        "Does {brand} do {service}?",
+        "What's the warranty on the {brand} {product}?",
+        "Where can I buy the {brand} {product} in {city}?",
+        "How do I {use} my {product}?",
+        "How do you {use} the {brand} {product}?",
+        "Is the {brand} {product} worth buying?",
+        "Can I bring {item} on a {brand} flight?",
+        "Anyone know if {brand} has a {place} in {city}?",
+        "Which is better, the {brand} {product} or the {brand2} one?",
+        "When does the new {brand} {product} come out?",
+        "Is {brand} having a sale {when}?",
+        "Where is the nearest {brand} {place}?",
+        "How much is the {brand} {product}?",
+        "Has anyone tried the {brand} {product}?",
+        "What are the opening hours of the {brand} {place} in {city}?",
+        "Could you tell me if the {product} comes {option}?",
+        "Can I pick up my {brand} order at the {city} {place}?",
+        "Do I need an appointment at the {brand} {place}?",
+        "What payment options does {brand} have?",
+        "Is {brand} hiring in {city}?",
+        "Does the {brand} {product} work in {country}?",
+        "How much does shipping to {country} cost with {brand}?",
+        "Can my {brand} membership be used in {city}?",
+        "@{brand} is the {product} back in stock?",
+        "@{brand} do you deliver to {city} {when}?",
+    ],
+    "info": [
+        "{brand} just opened a new {place} in {city}.",
+        "The new {brand} {product} launches {when}.",
+        "Bought a {product} at {brand} today.",
+        "The {brand} {place} is moving to a new address in {city}.",
+        "Picked up my {brand} parcel this morning.",
+        "Heading to the {brand} {place} {when}.",
+        "{brand} now accepts {pay}.",
+        "My {brand} order arrives {when}.",
+        "The {brand} {place} in {city} opens at 9am {when}.",
+        "{brand} announced {service} starting {when}.",
+        "We're switching to {brand} next month.",
+        "The {brand} {product} manual is on their website.",
+    ],
+    "complaint_question": [
+        "Why has my {brand} refund still not arrived after {days}?",
+        "Why is my {brand} order still not here after {days}??",
+        "@{brand} why did you {bad_act}?",
+        "Why does {brand} keep trying to {bad_act}?",
+        "Why did my {brand} {product} {defect} after {days}?",
+        "My {product} {defect} after {days}, is anyone at {brand} going to help?",
+        "{problem} Where is my money, {brand}?",
+        "{problem} Why does {brand} not care?",
+        "How many times do I have to contact {brand} before someone answers?",
+        "@{brand} seriously, why is nobody replying? {problem}",
+        "Why does the {brand} app keep crashing since the update?",
+        "When will {brand} fix this? {problem}",
+        "Is {brand} ever going to replace my {product} that {defect}?",
+        "How is it acceptable that {brand} would {bad_act}??",
+        "What happened to my {brand} order? {problem}",
+        "Why am I still waiting after {days}, {brand}?",
+        "Why do I have to wait {days} for a new {product} when mine {defect}?",
+        "{brand}, can you explain why you {bad_act}?",
+    ],
+}
+
+_LABELS = {
+    "question": ("neutral", "0"),
+    "info": ("neutral", "0"),
+    "complaint_question": ("negative", "1"),
+}
+
+
+def _fill(frame: str, fillers: dict[str, list[str]], rng: random.Random) -> str:
+    values: dict[str, str] = {}
+    for key, choices in fillers.items():
+        first = rng.choice(choices)
+        values[key] = first
+        # `{brand2}`, `{city2}`, `{option2}`: a second, different value of the same kind.
+        values[f"{key}2"] = rng.choice([c for c in choices if c != first] or choices)
+    return frame.format(**values)
+
+
+def rows(lang: str) -> list[tuple[str, str, str, str]]:
+    """(text, sentiment, is_complaint, kind) rows for `lang`, deterministic."""
+    if lang not in ("en", "zh"):
+        raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
+    fillers, frames = (_EN, _EN_FRAMES) if lang == "en" else (_ZH, _ZH_FRAMES)
+    rng = random.Random(f"{SEED}-{lang}")
+    out: list[tuple[str, str, str, str]] = []
+    seen: set[str] = set()
+    for kind, count in COUNTS.items():
+        sentiment, is_complaint = _LABELS[kind]
+        made = 0
+        attempts = 0
+        # Every frame in turn, then fillers at random: each frame is used about equally often.
+        while made < count and attempts < count * 20:
+            frame = frames[kind][attempts % len(frames[kind])]
+            attempts += 1
+            text = _fill(frame, fillers, rng)
+            if text in seen:
+                continue
+            seen.add(text)
+            out.append((text, sentiment, is_complaint, kind))
+            made += 1
+    return out
+
+
+def write(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for lang in ("en", "zh"):
+        path = directory / f"own_questions_{lang}.tsv"
+        lines = ["text\tsentiment\tis_complaint\tkind", *("\t".join(row) for row in rows(lang))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write(Path(sys.argv[1] if len(sys.argv) > 1 else "detectors/text/training")):
+        print(written_path)
