@@ -139,6 +139,13 @@ class PipelineMetrics:
             ["agent"],
             registry=registry,
         )
+        self.undelivered_reads = Counter(
+            "crisiswatch_undelivered_records_read_total",
+            "Input records the consumer skipped (around a rebalance or recovery) that the worker read from Kafka "
+            "directly and processed in their place.",
+            ["topic"],
+            registry=registry,
+        )
         self.commit_gap_repairs = Counter(
             "crisiswatch_commit_gap_repairs_total",
             "Partitions sought back to their committed offset because commits were stuck behind offsets the "

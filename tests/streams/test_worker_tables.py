@@ -18,3 +18,47 @@ def test_state_tables_use_raw_keys_and_json_values() -> None:
         assert (
             worker.app.serializers.loads_key(topic.key_type, encoded, serializer=topic.key_serializer) == key
         )
+
+
+def test_undelivered_records_are_read_directly_and_put_back_in_offset_order(kafka_bootstrap: str) -> None:
+    """A batch that skips offsets (as Faust can around a rebalance) gets the missing records from Kafka."""
+    import asyncio
+
+    from kafka_broker import create_topic, unique_topic
+    from worker_process import produce
+
+    from crisiswatch.streams.app import PartitionState, Worker, read_offsets
+    from crisiswatch.streams.pipeline import RawRecord
+
+    topic = unique_topic("gaps")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    values = [f'{{"n": {i}}}'.encode() for i in range(10)]
+    produce(kafka_bootstrap, topic, values)
+    assert read_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic, 0, 3, 7) == [
+        (offset, values[offset]) for offset in range(3, 7)
+    ]
+
+    settings = settings_from_mapping(
+        {"kafka": {"bootstrap_servers": kafka_bootstrap, "posts_topic": topic, "watchdog_stall_s": 0}}
+    )
+    worker = Worker(settings)
+    state = PartitionState(_pipeline(worker))  # type: ignore[arg-type]
+    state.next_offset = 2  # the previous batch ended at offset 1
+
+    def record(offset: int) -> RawRecord:
+        return RawRecord(value=values[offset], partition=0, offset=offset, source=f"{topic}/0@{offset}")
+
+    batch = [record(4), record(5), record(8), record(9)]  # 2-3 and 6-7 never delivered
+    filled = asyncio.run(worker._with_undelivered(0, state, batch))
+    assert [(r.offset, r.value) for r in filled] == [(o, values[o]) for o in range(2, 10)]
+    assert state.next_offset == 10
+    # A redelivery of offsets already seen (after a seek back) is passed through, nothing read.
+    again = asyncio.run(worker._with_undelivered(0, state, [record(3), record(4)]))
+    assert [r.offset for r in again] == [3, 4]
+    assert state.next_offset == 10
+
+
+def _pipeline(worker: Worker) -> object:
+    from crisiswatch.streams.pipeline import Pipeline
+
+    return Pipeline(worker.settings, worker.analyzer, resolver=worker.resolver)
