@@ -88,6 +88,16 @@ def check_version(state: dict[str, Any], what: str, supported: int) -> None:
         raise ValueError(f"{what} state version {version!r} is not supported (expected {supported})")
 
 
+def first_sighting(recent: list[int], post_hash: int, keep: int) -> bool:
+    """False when `post_hash` is among the last `keep` post ids in `recent` (a redelivery); else remember it."""
+    if post_hash in recent:
+        return False
+    recent.append(post_hash)
+    if len(recent) > keep:
+        del recent[0]
+    return True
+
+
 def finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 

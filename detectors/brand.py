@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from crisiswatch.detectors.base import check_version
+from crisiswatch.detectors.base import check_version, first_sighting
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.negative import BrandNegativeSurge
 from crisiswatch.detectors.volume import VolumeSurge
@@ -54,14 +54,9 @@ class BrandState:
 
     def admit(self, post_hash: int, time_s: float, keep: int) -> bool:
         """False for a redelivered duplicate (one of the last `keep` post ids seen on this brand)."""
-        if keep:
-            recent = self.recent_ids
-            if post_hash in recent:
-                self.duplicates += 1
-                return False
-            recent.append(post_hash)
-            if len(recent) > keep:
-                del recent[0]
+        if keep and not first_sighting(self.recent_ids, post_hash, keep):
+            self.duplicates += 1
+            return False
         if time_s > self.last_s:
             self.last_s = time_s
         return True

@@ -26,6 +26,7 @@ from crisiswatch.detectors.base import (
     Score,
     check_version,
     finite_or_none,
+    first_sighting,
     new_score,
     none_to,
     not_judged,
@@ -614,15 +615,9 @@ class CascadeState:
 
     def admit(self, post_hash: int, keep: int) -> bool:
         """False for a redelivered duplicate (one of the last `keep` post ids seen on this cascade)."""
-        if not keep:
-            return True
-        recent = self.recent_ids
-        if post_hash in recent:
+        if keep and not first_sighting(self.recent_ids, post_hash, keep):
             self.duplicates += 1
             return False
-        recent.append(post_hash)
-        if len(recent) > keep:
-            del recent[0]
         return True
 
     def note_brands(self, item: EnrichedPost, is_root: bool) -> None:

@@ -21,7 +21,7 @@ import math
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -173,20 +173,12 @@ class DetectionEngine:
             # reuse the update's judged scores when they were taken now, with this brand's context
             f = (
                 forward
-                if i == 0
-                and forward is not None
-                and forward.metrics
-                and forward.event_time_s == now_s
-                and state.forward.expected_per_min == expected
+                if i == 0 and _judged_at(forward, now_s) and state.forward.expected_per_min == expected
                 else state.forward.score_at(now_s, expected)
             )
             n = (
                 negative
-                if i == 0
-                and negative is not None
-                and negative.metrics
-                and negative.event_time_s == now_s
-                and state.negative.baseline_share == share0
+                if i == 0 and _judged_at(negative, now_s) and state.negative.baseline_share == share0
                 else state.negative.score_at(now_s, share0)
             )
             m = dict(f.metrics)
@@ -665,3 +657,8 @@ class DetectionEngine:
     def active_keys(self) -> tuple[int, int]:
         """(cascades, brands) held in memory."""
         return len(self._cascades), len(self._brand_states)
+
+
+def _judged_at(score: Score | None, now_s: float) -> TypeGuard[Score]:
+    """A score with its metrics, taken at `now_s` (reusable instead of judging the key again)."""
+    return score is not None and bool(score.metrics) and score.event_time_s == now_s

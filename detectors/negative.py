@@ -47,6 +47,38 @@ def _is_negative(config: NegativeSurgeConfig, item: EnrichedPost) -> bool:
     )
 
 
+def _fold_runs(
+    detectors: Sequence[CascadeNegativeSurge] | Sequence[BrandNegativeSurge],
+    batch: PostBatch,
+    rows: np.ndarray,
+    owners: np.ndarray,
+) -> tuple[np.ndarray, list[float | None]]:
+    """The batch path shared by both negative-share detectors: each row judged negative or not, the rows
+    summed per (detector, bucket) run and added to that detector's window. Returns the per-row verdicts
+    and each detector's newest event time in the batch (None for a detector without rows)."""
+    configs = [d.config for d in detectors]
+    negative = _batch_negative(batch, rows, owners, configs)
+    times = batch.times[rows]
+    bucket_s = np.array([c.bucket_s for c in configs])[owners]
+    index = np.floor(times / bucket_s).astype(np.int64)
+    order, starts, run_owner, run_index = runs(owners, index)
+    ends = np.append(starts[1:], len(order))
+    negatives = np.add.reduceat(negative[order].astype(np.int64), starts)
+    last_times = times[order][ends - 1]
+    newest: list[float | None] = [None] * len(detectors)
+    for o, i, size, k, t in zip(
+        run_owner.tolist(),
+        run_index.tolist(),
+        (ends - starts).tolist(),
+        negatives.tolist(),
+        last_times.tolist(),
+        strict=True,
+    ):
+        detectors[o]._add(i, size, k)
+        newest[o] = t
+    return negative, newest
+
+
 def _batch_negative(
     batch: PostBatch, rows: np.ndarray, owners: np.ndarray, configs: Sequence[NegativeSurgeConfig]
 ) -> np.ndarray:
@@ -188,26 +220,7 @@ class CascadeNegativeSurge:
         out: list[Score | None] = [None] * len(detectors)
         if not len(rows):
             return out
-        configs = [d.config for d in detectors]
-        negative = _batch_negative(batch, rows, owners, configs)
-        times = batch.times[rows]
-        bucket_s = np.array([c.bucket_s for c in configs])[owners]
-        index = np.floor(times / bucket_s).astype(np.int64)
-        order, starts, run_owner, run_index = runs(owners, index)
-        ends = np.append(starts[1:], len(order))
-        negatives = np.add.reduceat(negative[order].astype(np.int64), starts)
-        last_times = times[order][ends - 1]
-        newest: list[float | None] = [None] * len(detectors)
-        for o, i, size, k, t in zip(
-            run_owner.tolist(),
-            run_index.tolist(),
-            (ends - starts).tolist(),
-            negatives.tolist(),
-            last_times.tolist(),
-            strict=True,
-        ):
-            detectors[o]._add(i, size, k)
-            newest[o] = t
+        negative, newest = _fold_runs(detectors, batch, rows, owners)
         wants = np.array([d._wants_samples() for d in detectors])[owners]
         if wants.any():
             posts = batch.posts
@@ -415,26 +428,7 @@ class BrandNegativeSurge:
         out: list[Score | None] = [None] * len(detectors)
         if not len(rows):
             return out
-        configs = [d.config for d in detectors]
-        negative = _batch_negative(batch, rows, owners, configs)
-        times = batch.times[rows]
-        bucket_s = np.array([c.bucket_s for c in configs])[owners]
-        index = np.floor(times / bucket_s).astype(np.int64)
-        order, starts, run_owner, run_index = runs(owners, index)
-        ends = np.append(starts[1:], len(order))
-        negatives = np.add.reduceat(negative[order].astype(np.int64), starts)
-        last_times = times[order][ends - 1]
-        newest: list[float | None] = [None] * len(detectors)
-        for o, i, size, k, t in zip(
-            run_owner.tolist(),
-            run_index.tolist(),
-            (ends - starts).tolist(),
-            negatives.tolist(),
-            last_times.tolist(),
-            strict=True,
-        ):
-            detectors[o]._add(i, size, k)
-            newest[o] = t
+        _, newest = _fold_runs(detectors, batch, rows, owners)
         for o, t in enumerate(newest):
             if t is not None:
                 out[o] = detectors[o]._after_fold(t)

@@ -136,12 +136,9 @@ def surge_events(bootstrap: str, config: WorkerConfig) -> list[dict[str, Any]]:
 
 
 def reaction_counts(engine: dict[str, Any]) -> dict[str, int]:
-    """Forwards, comments, late and duplicate reactions as the stored cascade state records them."""
-    if "counts" in engine:  # version 1: one flat record
-        forwards, comments, _, _, _, late, duplicates = engine["counts"]
-    else:
-        forwards, comments, _, late = engine["forward_surge"]["counts"]
-        duplicates = engine["duplicates"]
+    """Forwards, comments, late and duplicate reactions as the stored cascade state (version 2) records them."""
+    forwards, comments, _, late = engine["forward_surge"]["counts"]
+    duplicates = engine["duplicates"]
     return {"forwards": forwards, "comments": comments, "late": late, "duplicates": duplicates}
 
 
