@@ -671,14 +671,32 @@ class Worker:
         )
         self.metrics.undelivered_reads.labels(topic).inc(end - start)
         options = client_security(self.settings)
-        found = await asyncio.to_thread(read_offsets, options, topic, partition, start, end)
-        if len(found) != end - start:
-            log.error(
-                "%s/%d: read %d of the %d undelivered records", topic, partition, len(found), end - start
+        found: dict[int, bytes] = {}
+        wait_s = 1.0
+        while True:  # until every record is read: if the broker stays away, the progress watchdog exits
+            missing_from = next((o for o in range(start, end) if o not in found), end)
+            records, log_start = await asyncio.to_thread(
+                read_offsets, options, topic, partition, missing_from, end
             )
+            found.update(records)
+            if log_start is not None and log_start > start:
+                log.error("%s/%d: offsets %d-%d are gone (retention)", topic, partition, start, log_start - 1)
+                start = log_start
+            if log_start is not None and all(o in found for o in range(start, end)):
+                break
+            log.warning(
+                "%s/%d: read %d of the %d undelivered records; trying again in %.0f s",
+                topic,
+                partition,
+                len(found),
+                end - start,
+                wait_s,
+            )
+            await asyncio.sleep(wait_s)
+            wait_s = min(wait_s * 2, 30.0)
         return [
-            RawRecord(value=value, partition=partition, offset=offset, source=f"{topic}/{partition}@{offset}")
-            for offset, value in found
+            RawRecord(value=found[o], partition=partition, offset=o, source=f"{topic}/{partition}@{o}")
+            for o in range(start, end)
         ]
 
     def _cascade_applied(self, state: PartitionState, post: Any, record: RawRecord) -> bool:
@@ -1058,23 +1076,31 @@ class Worker:
 
 def read_offsets(
     client_options: dict[str, Any], topic: str, partition: int, start: int, end: int, timeout_s: float = 10.0
-) -> list[tuple[int, bytes]]:
-    """Records [start, end) of one partition, with a short-lived kafka-python consumer (no group, no commits)."""
+) -> tuple[list[tuple[int, bytes]], int | None]:
+    """Records [start, end) of one partition, with a short-lived kafka-python consumer (no group, no commits),
+    and the partition's first offset still in the log; ([], None) when the broker cannot be reached."""
     from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
 
-    consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **client_options)
     found: list[tuple[int, bytes]] = []
     try:
+        consumer = KafkaConsumer(enable_auto_commit=False, group_id=None, **client_options)
+    except (KafkaError, OSError):
+        return found, None
+    try:
         tp = TopicPartition(topic, partition)
+        log_start = int(consumer.beginning_offsets([tp])[tp])
         consumer.assign([tp])
-        consumer.seek(tp, start)
+        consumer.seek(tp, max(start, log_start))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and (not found or found[-1][0] < end - 1):
             for records in consumer.poll(timeout_ms=500).values():
                 found += [(r.offset, r.value or b"") for r in records if start <= r.offset < end]
+        return found, log_start
+    except (KafkaError, OSError):
+        return found, None
     finally:
         consumer.close()
-    return found
 
 
 def dump_tasks() -> None:

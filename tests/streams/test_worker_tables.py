@@ -34,9 +34,10 @@ def test_undelivered_records_are_read_directly_and_put_back_in_offset_order(kafk
     create_topic(kafka_bootstrap, topic, partitions=1)
     values = [f'{{"n": {i}}}'.encode() for i in range(10)]
     produce(kafka_bootstrap, topic, values)
-    assert read_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic, 0, 3, 7) == [
-        (offset, values[offset]) for offset in range(3, 7)
-    ]
+    assert read_offsets({"bootstrap_servers": [kafka_bootstrap]}, topic, 0, 3, 7) == (
+        [(offset, values[offset]) for offset in range(3, 7)],
+        0,
+    )
 
     settings = settings_from_mapping(
         {"kafka": {"bootstrap_servers": kafka_bootstrap, "posts_topic": topic, "watchdog_stall_s": 0}}
