@@ -604,7 +604,7 @@ class CascadeState:
         self.recent_ids: list[int] = []
         self.duplicates = 0
         # brand ('~brand' for the comments' negative_surge) -> [severity or None, size at last emission,
-        # unused, started_s]
+        # highest severity rank reached, started_s]
         self.paging: dict[str, list[Any]] = {}
         # the engine's context version the detectors' context (brand expectation) was last set at
         self.context_version = -1

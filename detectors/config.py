@@ -53,6 +53,14 @@ class ForwardSurgeConfig:
     resolve_z: float = 1.5
     # A projected final size at least this large counts as spread even before the rate surges.
     spread_projected_size: float = 300.0
+    # The brand's own cascades set a second volume floor for the rate surge: the window count that its
+    # ordinary cascades reach at most this often per day (the tail of their peak window counts, learnt as
+    # cascades expire; `brand.CascadePeaks`). 0 turns the learnt floor off (only min_events applies).
+    ordinary_surges_per_day: float = 0.5
+    # The learnt floor applies once the brand has this much history (event time) ...
+    peak_history_min_s: float = 6 * 3600.0
+    # ... and its peaks are remembered with this half-life.
+    peak_half_life_s: float = 7 * 86400.0
     # Reach weighting: verified forwarders' followers count this many times.
     verified_weight: float = 2.0
     # A forwarder with this many followers is a big account: it amplifies severity one step.
@@ -86,6 +94,9 @@ class ForwardSurgeConfig:
             self.resolve_z < self.surge_z, "resolve_z", self.resolve_z, f"less than surge_z={self.surge_z}"
         )
         _positive("spread_projected_size", self.spread_projected_size)
+        _non_negative("ordinary_surges_per_day", self.ordinary_surges_per_day)
+        _non_negative("peak_history_min_s", self.peak_history_min_s)
+        _positive("peak_half_life_s", self.peak_half_life_s)
         require(self.verified_weight >= 1, "verified_weight", self.verified_weight, "a number >= 1")
         _positive("big_account_followers", self.big_account_followers)
         _positive("critical_projected_reach", self.critical_projected_reach)

@@ -30,7 +30,7 @@ from crisiswatch.detectors.base import PostBatch, Score
 from crisiswatch.detectors.brand import BrandState
 from crisiswatch.detectors.cascade import CascadeState, ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
-from crisiswatch.detectors.events import Assessment, BrandProfile, EnrichedPost, Severity
+from crisiswatch.detectors.events import SEVERITY_RANK, Assessment, BrandProfile, EnrichedPost, Severity
 from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge
 from crisiswatch.detectors.volume import VolumeSurge
 
@@ -44,7 +44,7 @@ DETECTOR_CLASSES: dict[str, tuple[type, ...]] = {
     NEGATIVE_SURGE: (BrandNegativeSurge, CascadeNegativeSurge),
     VOLUME_SURGE: (VolumeSurge,),
 }
-NO_RECORD: list[Any] = [None]
+NO_RECORD: list[Any] = [None, 0, 0, None]  # a paging record that never fired
 # Batches up to this size take the per-post path (same rules; numpy's per-call cost dominates below it).
 SMALL_BATCH = 4
 
@@ -101,7 +101,13 @@ class DetectionEngine:
         """Forwards+comments per minute expected of a cascade of this brand (its typical, at least the prior)."""
         prior = config.forward_surge.expected_per_min
         brand_state = self._brand_states.get(brand) if brand is not None else None
-        return max(prior, brand_state.typical_per_min) if brand_state is not None else prior
+        return max(prior, brand_state.cascade_peaks.typical_per_min) if brand_state is not None else prior
+
+    def _brand_surge_floor(self, brand: str) -> float:
+        """The window count the brand's ordinary cascades reach at most `ordinary_surges_per_day` (0: not
+        learnt yet)."""
+        brand_state = self._brand_states.get(brand)
+        return brand_state.cascade_peaks.surge_floor if brand_state is not None else 0.0
 
     def _baseline_share(self, brand: str | None, config: DetectorsConfig) -> float:
         brand_state = self._brand_states.get(brand) if brand is not None else None
@@ -190,6 +196,7 @@ class DetectionEngine:
             if record is None:
                 record = state.paging[brand] = [None, 0, 0.0, None]
             resolved_size = float(record[1]) if record[0] is None else 0.0
+            m["surge_floor_events"] = self._brand_surge_floor(brand)
             severity, why = paging.forward_surge_severity(m, config, record[0], resolved_size)
             if self._should_emit(record, severity, float(m["projected_final_size"]), config, now_s):
                 page = self._cascade_page(state, m, now_s)
@@ -272,6 +279,7 @@ class DetectionEngine:
         previous = record[0]
         if severity != previous:
             record[0] = severity
+            record[2] = max(record[2], SEVERITY_RANK[severity])
             record[1] = size
             record[3] = now_s if previous is None else record[3]
             if severity is None:
@@ -608,7 +616,15 @@ class DetectionEngine:
             for brand in state.brands:
                 brand_state = self._brand_states.get(brand)
                 if brand_state is not None:
-                    brand_state.note_cascade_peak(peak, self.config_for(brand))
+                    config = self.config_for(brand)
+                    learnt = peak
+                    paged = state.paging.get(brand, NO_RECORD)[2], state.paging.get("~" + brand, NO_RECORD)[2]
+                    if max(paged) >= SEVERITY_RANK["warning"]:
+                        # an incident: it counts as one crossing of the floor but must not raise it (the
+                        # baseline does not learn from incidents)
+                        floor = brand_state.cascade_peaks.surge_floor
+                        learnt = min(peak, max(floor, config.forward_surge.min_events))
+                    brand_state.cascade_peaks.note(learnt, watermark_s, config)
                     self._dirty_brands.add(brand)
                     self._context_version += 1
             self._open_cascades.discard(root_id)

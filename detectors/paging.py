@@ -48,14 +48,16 @@ def forward_surge_severity(
     `paging.update_growth_factor` since: a big cascade trickling around the volume floor must not flap."""
     fs = config.forward_surge
     floor = max(fs.min_events // 2, 1)
-    rate_surge = m["window_events"] >= fs.min_events and m["rate_z"] >= fs.surge_z
+    # the volume floor of a rate surge: min_events, raised to what the brand's ordinary cascades reach
+    surge_events = max(fs.min_events, m.get("surge_floor_events", 0.0))
+    rate_surge = m["window_events"] >= surge_events and m["rate_z"] >= fs.surge_z
     spread_size = max(fs.spread_projected_size, resolved_size * config.paging.update_growth_factor)
     projected_spread = m["projected_final_size"] >= spread_size and m["window_events"] >= floor
 
     def size() -> str:
         return (
             f"{m['window_events']} forwards/comments in {fs.window_s / 60:g} min "
-            f"(expected {m['expected_window_events']:g}), projected {m['projected_final_size']:.0f} events "
+            f"(expected {m['expected_window_events']:g}, surge from {surge_events:g}), projected {m['projected_final_size']:.0f} events "
             f"reaching {m['projected_reach']:.0f}"
         )
 

@@ -38,6 +38,7 @@ from crisiswatch.streams.pipeline import IngestResult
 DEFAULT_SPACE: dict[str, list[Any]] = {
     "forward_surge.surge_z": [3.0, 4.0, 5.0],
     "forward_surge.min_events": [6, 10, 15],
+    "forward_surge.ordinary_surges_per_day": [0.25, 0.5, 1.0, 2.0],
     "negative_surge.surge_z": [2.5, 3.0, 4.0],
     "negative_surge.min_share_increase": [0.1, 0.15, 0.2],
     "paging.root_negative_probability": [0.5, 0.6, 0.7],
