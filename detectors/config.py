@@ -256,6 +256,9 @@ class PagingConfig:
     update_growth_factor: float = 1.5
     # Critical needs negative share / negativity; a big-account amplifier raises warning to critical.
     amplifier_raises_severity: bool = True
+    # A cascade whose root names several brands is taken to be about the first one named; the others are
+    # only mentioned ("... switching to Y") and their incidents reach at most this severity.
+    mentioned_brand_max_severity: str = "info"
 
     def __post_init__(self) -> None:
         require(
@@ -263,6 +266,12 @@ class PagingConfig:
             "spread_only_severity",
             self.spread_only_severity,
             "null or 'info' (volume or speed alone never pages)",
+        )
+        require(
+            self.mentioned_brand_max_severity in ("info", "warning", "critical"),
+            "mentioned_brand_max_severity",
+            self.mentioned_brand_max_severity,
+            "'info', 'warning' or 'critical'",
         )
         _probability("root_negative_probability", self.root_negative_probability)
         _probability("comment_negative_share", self.comment_negative_share)

@@ -198,6 +198,8 @@ class DetectionEngine:
             resolved_size = float(record[1]) if record[0] is None else 0.0
             m["surge_floor_events"] = self._brand_surge_floor(brand)
             severity, why = paging.forward_surge_severity(m, config, record[0], resolved_size)
+            if i:
+                severity, why = paging.mentioned_brand(severity, why, config, state.brands[0])
             if self._should_emit(record, severity, float(m["projected_final_size"]), config, now_s):
                 page = self._cascade_page(state, m, now_s)
                 labels = self._labels(
@@ -237,6 +239,8 @@ class DetectionEngine:
                 or nm["window_text_posts"] >= 2 * config.negative_surge.cascade_min_posts,
                 critical=record[0] == "critical",
             )
+            if i:
+                severity_n, why_n = paging.mentioned_brand(severity_n, why_n, config, state.brands[0])
             if self._should_emit(neg_record, severity_n, float(nm["window_negative_posts"]), config, now_s):
                 merged = dict(page if page is not None else self._cascade_page(state, m, now_s))
                 merged.update(nm)

@@ -24,6 +24,17 @@ def _higher(a: Severity | None, b: Severity | None) -> Severity | None:
     return a if SEVERITY_RANK[a] >= SEVERITY_RANK[b] else b
 
 
+def mentioned_brand(
+    severity: Severity | None, why: Callable[[], str], config: DetectorsConfig, about: str
+) -> tuple[Severity | None, Callable[[], str]]:
+    """A brand the cascade's root names after `about`: its incident reaches at most
+    `paging.mentioned_brand_max_severity` (the complaint is taken to be about the brand named first)."""
+    ceiling: Severity = config.paging.mentioned_brand_max_severity  # type: ignore[assignment]
+    if SEVERITY_RANK[severity] <= SEVERITY_RANK[ceiling]:
+        return severity, why
+    return ceiling, lambda: f"{why()} (only mentioned: the root is about {about})"
+
+
 def cascade_negativity(m: dict[str, Any], config: DetectorsConfig) -> list[str]:
     """The negativity evidence present for a cascade, as short reasons (empty: none)."""
     paging = config.paging

@@ -46,7 +46,8 @@ def _word_char(char: str) -> bool:
 
 
 class BrandMatcher:
-    """Finds configured brands in text; `match` returns brand names in configuration order."""
+    """Finds configured brands in text; `match` returns brand names in the order the text first names them
+    (the first is the one a complaint is taken to be about: `paging.mentioned_brand_max_severity`)."""
 
     def __init__(self, brands: Sequence[BrandProfile]) -> None:
         self._brands = tuple(brands)
@@ -73,7 +74,7 @@ class BrandMatcher:
     def match(self, text: str) -> tuple[str, ...]:
         if self._any is None or not isinstance(text, str) or not text or self._any.search(text) is None:
             return ()
-        found: list[str] = []
+        found: list[tuple[int, int]] = []  # (first mention, configuration position)
         for position, aliases in enumerate(self._aliases):
             if aliases is None:
                 continue
@@ -85,5 +86,5 @@ class BrandMatcher:
                 vetoed = [m.span() for m in exclude.finditer(text)]
                 spans = [s for s in spans if not any(v[0] <= s[0] and s[1] <= v[1] for v in vetoed)]
             if spans:
-                found.append(self._names[position])
-        return tuple(found)
+                found.append((min(start for start, _ in spans), position))
+        return tuple(self._names[position] for _, position in sorted(found))

@@ -41,6 +41,8 @@ CASES = [
     ("华为Mate60发热", ("Huawei",)),
     ("@华为终端 手机坏了", ("Huawei",)),
     ("苹果和华为都不行", ("Apple", "Huawei")),
+    ("华为比苹果好用", ("Huawei", "Apple")),  # in the order the text names them
+    ("Switching to Coke after Apple lost my order", ("Coca-Cola", "Apple")),
     ("at&t dropped my call", ("AT&T",)),
     ("ATT dropped my call", ("AT&T",)),
     ("coca-cola and coke", ("Coca-Cola",)),
