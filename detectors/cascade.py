@@ -250,10 +250,12 @@ class ForwardSurge:
         if window >= self._floor or self.in_incident:
             events = self.forwards + self.comments
             bucket = int(self.last_s // self.rate.bucket_s)
-            if events >= self.eval_at or bucket != self.eval_bucket:
+            rate_surge = window >= fs.min_events and z >= fs.surge_z
+            # a rate crossing is judged at once, whatever the schedule: the page must not wait for more posts
+            if events >= self.eval_at or bucket != self.eval_bucket or rate_surge:
                 if (
                     self.in_incident
-                    or (window >= fs.min_events and z >= fs.surge_z)
+                    or rate_surge
                     or self.projection(self.last_s)[0] >= fs.spread_projected_size
                 ):
                     return self.score_at(self.last_s)

@@ -197,3 +197,17 @@ def test_a_big_cascade_trickling_after_it_resolved_does_not_flap():
     firings = [i for i, s in enumerate(severities) if s is not None and (i == 0 or severities[i - 1] is None)]
     assert len(firings) == 1, [(a.severity, (a.event_time_s - T0) / 60) for a in out]
     assert severities[-1] is None
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_the_post_that_crosses_the_threshold_pages_at_once(batch):
+    """18 forwards in one instant stay below the surge; the 19th crosses it and must page on that post, not
+    after a few more posts or the next minute (the judgement schedule once skipped it: alert latency)."""
+    engine = DetectionEngine(DetectorsConfig())
+    update = (lambda p: engine.update_many([p])) if batch else engine.update_cascade
+    root = make_post("r", T0, kind="post", followers=5000, negative=0.97, text="lost my parcel again")
+    assert not update(root)
+    for i in range(18):
+        assert not [a for a in update(make_post(f"f{i}", T0 + 1, root_id="r")) if a.severity]
+    crossing = update(make_post("f18", T0 + 1, root_id="r", followers=2_500_000, verified=True))
+    assert [a.severity for a in crossing if a.detector == "forward_surge"] == ["critical"]
