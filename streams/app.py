@@ -64,13 +64,36 @@ from crisiswatch.streams.watchdog import CommitGapRepair, ProgressWatchdog, kafk
 log = logging.getLogger("crisiswatch.worker")
 
 STATE_VERSION = 1
-# Brand observations per message on the internal topic (about 1 KiB each: well under Kafka's 1 MiB limit).
+# Brand observations per message on the internal topic, and a bound on a message's size: an observation
+# is 0.3-5 KiB (its texts are cut to 500 characters; Chinese forward chains reach the cut), and Kafka
+# refuses messages over 1 MiB by default (the producer's send fails and crashes the worker).
 OBSERVATIONS_PER_MESSAGE = 200
+MAX_BRAND_MESSAGE_BYTES = 256 * 1024
 COMMIT_GAP_CHECK_S = 5.0
 # Dead-letter reason for an input an agent failed on: a bug, not bad input (streams/contract.py has those).
 # The record is kept with the error, counted, and acknowledged: an unacknowledged input would stop its
 # partition's commits for good.
 PROCESSING_ERROR = "processing_error"
+
+
+def brand_messages(brand: str, source_partition: int, observations: Sequence[Any]) -> list[bytes]:
+    """One partition's observations of a brand as internal-topic messages, in order: at most
+    `OBSERVATIONS_PER_MESSAGE` each and at most `MAX_BRAND_MESSAGE_BYTES` (a message holds at least one
+    observation; one observation is bounded by the contract's text limits)."""
+    head = dump_line({"brand": brand, "source_partition": source_partition})[:-1] + ',"observations":['
+    messages: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for observation in observations:
+        item = dump_line(observation).encode("utf-8")
+        if chunk and (len(chunk) >= OBSERVATIONS_PER_MESSAGE or size + len(item) > MAX_BRAND_MESSAGE_BYTES):
+            messages.append(head.encode("utf-8") + b",".join(chunk) + b"]}")
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        messages.append(head.encode("utf-8") + b",".join(chunk) + b"]}")
+    return messages
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -803,15 +826,8 @@ class Worker:
                 observed = observed or enriched_to_dict(post)
                 by_brand[brand].append([record.offset, observed])
         for brand, observations in by_brand.items():
-            for start in range(0, len(observations), OBSERVATIONS_PER_MESSAGE):
-                payload = {
-                    "brand": brand,
-                    "source_partition": partition,
-                    "observations": observations[start : start + OBSERVATIONS_PER_MESSAGE],
-                }
-                await self.brand_topic.send(
-                    key=brand.encode("utf-8"), value=dump_line(payload).encode("utf-8")
-                )
+            for value in brand_messages(brand, partition, observations):
+                await self.brand_topic.send(key=brand.encode("utf-8"), value=value)
         if watermark_s is not None:
             # Every brand partition learns how far this source partition has got (see streams/alignment.py).
             heartbeat = dump_line(
