@@ -88,3 +88,36 @@ def cascade(
             )
         )
     return posts
+
+
+def timeline_reactions(
+    reactions: str,
+    *,
+    root_id: str = "r",
+    start_s: float = T0,
+    followers: int = 200,
+    comment_negative: float = 0.9,
+    big_at: int | None = None,
+):
+    """An ASCII timeline as posts, one character per minute ('.' none, '1'-'9' that many, '#' 20): yields
+    (minute, reactions of that minute); every third reaction is a comment with text, the first reaction of
+    minute `big_at` comes from a 2M-follower account."""
+    n = 0
+    for minute, ch in enumerate(reactions):
+        per_min = 0 if ch == "." else 20 if ch == "#" else int(ch)
+        posts = []
+        for j in range(per_min):
+            comment = n % 3 == 0
+            posts.append(
+                make_post(
+                    f"{root_id}-{n}",
+                    start_s + minute * 60 + (j + 0.5) * 60 / per_min,
+                    kind="comment" if comment else "forward",
+                    root_id=root_id,
+                    followers=2_000_000 if big_at == minute and j == 0 else followers,
+                    negative=comment_negative if comment else None,
+                    text="awful" if comment else "",
+                )
+            )
+            n += 1
+        yield minute, posts

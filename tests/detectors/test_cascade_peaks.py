@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from detector_helpers import T0, make_post
+from detector_helpers import T0, make_post, timeline_reactions
 
 from crisiswatch.detectors.brand import BrandState, CascadePeaks
 from crisiswatch.detectors.config import DetectorsConfig
@@ -108,22 +108,9 @@ def run_cascade(engine: DetectionEngine, root: str, start_s: float, reactions: s
     out = engine.update_many(
         [make_post(root, start_s, kind="post", followers=5000, negative=0.9, text="lost my parcel again")]
     )
-    n = 0
-    for minute, ch in enumerate(reactions):
-        per_min = 0 if ch == "." else 20 if ch == "#" else int(ch)
-        for j in range(per_min):
-            t = start_s + minute * 60 + (j + 0.5) * 60 / per_min
-            comment = n % 3 == 0
-            post = make_post(
-                f"{root}-{n}",
-                t,
-                kind="comment" if comment else "forward",
-                root_id=root,
-                negative=0.9 if comment else None,
-                text="awful" if comment else "",
-            )
+    for minute, posts in timeline_reactions(reactions, root_id=root, start_s=start_s):
+        for post in posts:
             out += engine.update_many([post])
-            n += 1
         out += engine.advance(start_s + (minute + 1) * 60)
     return [a for a in out if a.detector == "forward_surge" and a.severity in ("warning", "critical")]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from detector_helpers import T0, make_post
+from detector_helpers import T0, make_post, timeline_reactions
 
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DetectionEngine
@@ -23,24 +23,12 @@ def run_timeline(reactions: str, *, root_negative, comment_negative, followers=2
     out = engine.update_cascade(
         make_post("r", T0, kind="post", followers=5000, negative=root_negative, text="root")
     )
-    n = 0
-    for minute, ch in enumerate(reactions):
-        per_min = 0 if ch == "." else 20 if ch == "#" else int(ch)
-        for j in range(per_min):
-            t = T0 + minute * 60 + (j + 0.5) * 60 / per_min
-            comment = n % 3 == 0
-            f = 2_000_000 if big_at is not None and minute == big_at and j == 0 else followers
-            post = make_post(
-                f"r-{n}",
-                t,
-                kind="comment" if comment else "forward",
-                root_id="r",
-                followers=f,
-                negative=comment_negative if comment else None,
-                text="awful" if comment else "",
-            )
+    timeline = timeline_reactions(
+        reactions, followers=followers, comment_negative=comment_negative, big_at=big_at
+    )
+    for minute, posts in timeline:
+        for post in posts:
             out += engine.update_cascade(post)
-            n += 1
         out += engine.advance(T0 + (minute + 1) * 60)
     return [a for a in out if a.detector == "forward_surge"]
 
