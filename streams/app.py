@@ -43,6 +43,7 @@ from crisiswatch.alerts.routing import build_runtime
 from crisiswatch.alerts.service import AlertingService
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.text import TextAnalyzer
+from crisiswatch.streams import state_shards
 from crisiswatch.streams.alignment import AlignedMerge
 from crisiswatch.streams.clock import WallClock
 from crisiswatch.streams.config import Settings
@@ -74,6 +75,15 @@ COMMIT_GAP_CHECK_S = 5.0
 # The record is kept with the error, counted, and acknowledged: an unacknowledged input would stop its
 # partition's commits for good.
 PROCESSING_ERROR = "processing_error"
+
+
+# The alerting table's entries for one outbox partition: "alerting-<partition>|<entry>", plus a layout entry.
+ALERTING_LAYOUT_KEY = "~layout"
+ALERTING_LAYOUT = {"v": 2, "sharded": True}
+
+
+def _alerting_prefix(partition: int) -> bytes:
+    return f"alerting-{partition}|".encode()
 
 
 def brand_messages(brand: str, source_partition: int, observations: Sequence[Any]) -> list[bytes]:
@@ -266,7 +276,8 @@ class Worker:
         for limit in partition_limits(build_runtime(settings.alerting)):
             log.warning("alerting: %s", limit)
         self.alerting: dict[int, AlertingService] = {}
-        self._alerting_saved: dict[int, str] = {}
+        # per alerting partition: what was last written (entry key -> JSON text), to write only changes
+        self._alerting_saved: dict[int, dict[str, str]] = {}
         self.deliver_wakeup = asyncio.Event()
         self.callbacks = CallbackHandler(settings.alerting, clock=self.clock, submit_ack=self.submit_ack)
         self.watchdog: ProgressWatchdog | None = None
@@ -1005,22 +1016,38 @@ class Worker:
                 seed=partition,
                 silences=self.silences,
             )
-            stored = self.alerting_table.get(f"partition-{partition}".encode())
-            if stored and stored.get("v") == STATE_VERSION:
-                service.load_state(stored["service"])
+            prefix = _alerting_prefix(partition)
+            entries = {
+                key[len(prefix) :].decode("utf-8"): value
+                for key, value in list(self.alerting_table.items())
+                if isinstance(key, bytes) and key.startswith(prefix)
+            }
+            legacy = self.alerting_table.get(f"partition-{partition}".encode())
+            if entries.pop(ALERTING_LAYOUT_KEY, None) == ALERTING_LAYOUT:
+                service.load_state(state_shards.unshard(entries))
+            elif legacy and legacy.get("v") == STATE_VERSION:  # one value per partition (before 0.3)
+                service.load_state(legacy["service"])
             self.alerting[partition] = service
         return service
 
     def _save_alerting(self, partition: int, service: AlertingService) -> None:
-        state = service.state()
-        encoded = dump_line(state)
-        if self._alerting_saved.get(partition) != encoded:
-            with self.alerting_table.writing_for(partition):
-                self.alerting_table[f"partition-{partition}".encode()] = {
-                    "v": STATE_VERSION,
-                    "service": state,
-                }
-            self._alerting_saved[partition] = encoded
+        """Write what changed of the partition's alerting state, one table entry per group, incident and
+        job (`streams/state_shards.py`): written whole it outgrew Kafka's message limit under load."""
+        previous = self._alerting_saved.get(partition)
+        entries = state_shards.shards(service.state())
+        entries[ALERTING_LAYOUT_KEY] = ALERTING_LAYOUT
+        written, write, delete = state_shards.changes(previous or {}, entries)
+        if not write and not delete:
+            return
+        prefix = _alerting_prefix(partition)
+        with self.alerting_table.writing_for(partition):
+            for key in delete:
+                self.alerting_table.pop(prefix + key.encode("utf-8"), None)
+            for key, value in write.items():
+                self.alerting_table[prefix + key.encode("utf-8")] = value
+            if previous is None and self.alerting_table.get(f"partition-{partition}".encode()) is not None:
+                del self.alerting_table[f"partition-{partition}".encode()]
+        self._alerting_saved[partition] = written
 
     def on_incident_event(self, partition: int, event: IncidentEvent) -> None:
         """An incident event from the outbox: route, group and queue its notifications (sent by the timer)."""
