@@ -197,6 +197,9 @@ class VolumeSurgeConfig:
     quantile_step: float = 0.1
     initial_quantile_z: float = 4.0
     min_quantile_z: float = 2.0
+    # ... and at most this: a long surge raises the running quantile quickly and it falls only ~0.03 z a day,
+    # so without a ceiling one level shift would deafen the brand's volume_surge for months.
+    max_quantile_z: float = 8.0
     # An episode opens at surge_score and resolves after resolve_intervals below resolve_score.
     surge_score: float = 1.0
     resolve_score: float = 0.75
@@ -229,6 +232,12 @@ class VolumeSurgeConfig:
         _positive("quantile_step", self.quantile_step)
         _positive("initial_quantile_z", self.initial_quantile_z)
         _positive("min_quantile_z", self.min_quantile_z)
+        require(
+            self.max_quantile_z >= max(self.min_quantile_z, self.initial_quantile_z),
+            "max_quantile_z",
+            self.max_quantile_z,
+            f"at least min_quantile_z and initial_quantile_z ({max(self.min_quantile_z, self.initial_quantile_z)})",
+        )
         require(
             self.resolve_score < self.surge_score,
             "resolve_score",

@@ -209,7 +209,7 @@ class CountSurge:
                 self.calm = 0
         if warm:
             step = cfg.quantile_step * (cfg.quantile - (1.0 if z < self.quantile else 0.0))
-            self.quantile = _short(self.quantile + step)
+            self.quantile = _short(min(self.quantile + step, cfg.max_quantile_z))
         self.model.learn(time_s, count, self.surging or hot)
         return score
 
