@@ -140,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         state = engine.cascade_state(r)
         assert state is not None
         root = state["root"]
-        samples, amplifiers = state["negative_surge"]["samples"], state["forward_surge"]["amp"]
+        # cascade state v3 ("forward"/"negative"); v2 named the sub-states after the detectors
+        forward, negative = (
+            state.get("forward") or state["forward_surge"],
+            state.get("negative") or state["negative_surge"],
+        )
+        samples, amplifiers = negative["samples"], forward["amp"]
         content.append(len(json.dumps([root[3], root[4], samples, amplifiers], separators=(",", ":"))))
     brand_sizes = [
         len(json.dumps(engine.brand_state(b), separators=(",", ":"))) for b in engine._brand_states

@@ -21,6 +21,8 @@ Event time only: nothing here reads a clock.
 from __future__ import annotations
 
 import math
+import struct
+from base64 import b64decode, b64encode
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple, Protocol
 from zlib import crc32
@@ -96,6 +98,21 @@ def first_sighting(recent: list[int], post_hash: int, keep: int) -> bool:
     if len(recent) > keep:
         del recent[0]
     return True
+
+
+def pack_ids(ids: list[int]) -> str | list[int]:
+    """32-bit post-id hashes as unpadded base64 of little-endian uint32s: 22 bytes of JSON per 4 ids
+    instead of ~44. Anything else stays a list (both forms load with `unpack_ids`)."""
+    if not all(0 <= i < 2**32 for i in ids):
+        return list(ids)
+    return b64encode(struct.pack(f"<{len(ids)}I", *ids)).decode("ascii").rstrip("=")
+
+
+def unpack_ids(packed: str | list[int]) -> list[int]:
+    if not isinstance(packed, str):
+        return [int(i) for i in packed]
+    raw = b64decode(packed + "=" * (-len(packed) % 4))
+    return list(struct.unpack(f"<{len(raw) // 4}I", raw))
 
 
 def finite_or_none(value: float) -> float | None:

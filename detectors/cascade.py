@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
+from math import exp
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,20 +28,25 @@ from crisiswatch.detectors.base import (
     Score,
     check_version,
     finite_or_none,
-    first_sighting,
     new_score,
     none_to,
     not_judged,
+    pack_ids,
     runs,
+    unpack_ids,
 )
 from crisiswatch.detectors.config import DetectorsConfig, ForwardSurgeConfig
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.negative import CascadeNegativeSurge
 from crisiswatch.detectors.stats import anscombe_z, kernel_mixture
-from crisiswatch.detectors.windows import Ring
+from crisiswatch.detectors.windows import Ring, whole
 
 NAME = "forward_surge"
-STATE_VERSION = 2  # of `CascadeState`; version 1 (one flat record, before the detector split) still loads
+# of `CascadeState`; versions 1 (one flat record, before the detector split) and 2 (one versioned sub-state
+# per detector, dense rings) still load
+STATE_VERSION = 3
+V3_FORWARD = 2  # the detector state versions a version-3 cascade state holds
+V3_NEGATIVE = 2
 ROOT_TEXT_CHARS = 500
 MAX_BRANDS = 3
 
@@ -59,7 +66,7 @@ class ForwardSurge:
     """
 
     name: ClassVar[str] = NAME
-    STATE_VERSION: ClassVar[int] = 1
+    STATE_VERSION: ClassVar[int] = 2  # version 1 (dense ring, exposure reference always written) loads
 
     __slots__ = (
         "key",
@@ -90,9 +97,12 @@ class ForwardSurge:
         "peak_window",
         "in_incident",
         "expected_per_min",
+        "surge_floor_events",
         "_window_min",
         "_floor",
         "_rates",
+        "_neg_rates",
+        "_kernel",
     )
 
     def __init__(self, key: str, config: ForwardSurgeConfig) -> None:
@@ -116,7 +126,7 @@ class ForwardSurge:
         self.late = 0
         # channels: events, reach-weighted events
         self.rate = Ring(config.bucket_s, round(config.window_s / config.bucket_s), 2)
-        weights, _ = kernel_mixture(config.kernel_s0_s, config.kernel_theta)
+        weights, rates = kernel_mixture(config.kernel_s0_s, config.kernel_theta)
         self.exp_sums = [0.0] * len(weights)
         self.exp_ref_s = -math.inf
         self.resharer_weight = 0.0  # sum of n_i over resharers (followers, at least 1)
@@ -126,9 +136,14 @@ class ForwardSurge:
         self.peak_window = 0.0
         self.in_incident = False
         self.expected_per_min = config.expected_per_min
+        # context from the brand (not stored): the learnt floor of a rate surge (brand.CascadePeaks)
+        self.surge_floor_events = 0.0
         self._window_min = config.window_s / 60.0
         self._floor = max(config.min_events // 2, 1)
-        self._rates = kernel_mixture(config.kernel_s0_s, config.kernel_theta)[1]
+        self._rates = rates
+        # shared by every detector with this kernel (a list per detector would cost ~300 B per cascade)
+        self._kernel = _kernel_constants(config.kernel_s0_s, config.kernel_theta)
+        self._neg_rates = self._kernel[1]
 
     @property
     def events(self) -> int:
@@ -136,31 +151,25 @@ class ForwardSurge:
 
     # ------------------------------------------------------------------ folding
     def update(self, item: EnrichedPost) -> Score:
+        # One function for the common path (a reaction in the window): this runs for most posts of the
+        # stream, and each Python call saved is ~1% of the per-event budget.
         post = item.post
         t = post.created_at_s
         if post.kind == "post" or post.id == self.key:
             self._observe_root(item)
             return self._after_fold(t)
-        weight = self._fold(post)
-        if weight < 0.0:
-            return self._idle_score(t)
-        self._add_exposure(t, weight)
-        return self._after_fold(t)
-
-    def _fold(self, post: Any) -> float:
-        """Fold one reaction in, except its exposure; -1.0 when too late, else its exposure weight."""
-        t = post.created_at_s
         author = post.author
-        followers = author.followers if author.followers > 0 else 0
-        fs = self.config
-        weighted = followers * fs.verified_weight if author.verified else float(followers)
+        followers = author.followers
+        if followers < 0:
+            followers = 0
+        weighted = followers * self.config.verified_weight if author.verified else float(followers)
         rate = self.rate
         index = int(t // rate.bucket_s)
         if index > rate.head:
             rate.roll(index)
         elif index <= rate.head - rate.n:
             self.late += 1
-            return -1.0
+            return self._idle_score(t)
         slot = index % rate.n
         sums, totals = rate.sums, rate.totals
         sums[0][slot] += 1.0
@@ -180,11 +189,23 @@ class ForwardSurge:
         self.reach_followers += followers
         n_i = float(followers) if followers > 1 else 1.0
         self.resharer_weight += n_i
-        if followers > 0 and fs.top_amplifiers:
+        if followers > 0:
             amplifiers = self.amplifiers
-            if len(amplifiers) < fs.top_amplifiers or followers > amplifiers[-1][1]:
+            keep = self.config.top_amplifiers
+            if keep and (len(amplifiers) < keep or followers > amplifiers[-1][1]):
                 self._note_amplifier(author.id, followers, author.verified)
-        return n_i
+        # the exposure (`_add_exposure`), its common case inlined: the newest event so far
+        ref = self.exp_ref_s
+        if t >= ref and ref != -math.inf:
+            dt = t - ref
+            sums = self.exp_sums
+            # in place, a plain loop: in Python 3.11 a list comprehension costs a call of its own
+            for k, nb in enumerate(self._neg_rates):
+                sums[k] = sums[k] * exp(nb * dt) + n_i
+            self.exp_ref_s = t
+        else:
+            self._add_exposure(t, n_i)
+        return self._after_fold(t)
 
     def _add_run(
         self,
@@ -250,7 +271,7 @@ class ForwardSurge:
         if window >= self._floor or self.in_incident:
             events = self.forwards + self.comments
             bucket = int(self.last_s // self.rate.bucket_s)
-            rate_surge = window >= fs.min_events and z >= fs.surge_z
+            rate_surge = window >= max(fs.min_events, self.surge_floor_events) and z >= fs.surge_z
             # a rate crossing is judged at once, whatever the schedule: the page must not wait for more posts
             if events >= self.eval_at or bucket != self.eval_bucket or rate_surge:
                 if (
@@ -437,16 +458,15 @@ class ForwardSurge:
         seen = float(self.events)
         if self.events < fs.projection_min_events or now_s - self.t0_s < fs.projection_min_age_s:
             return seen, 0.0
-        weights, rates = kernel_mixture(fs.kernel_s0_s, fs.kernel_theta)
+        weights, neg_rates, tail = self._kernel
         root_weight = float(self.root_followers) if self.root_followers > 0 else fs.root_default_followers
         root_weight = max(root_weight, 1.0)
         total = self.resharer_weight + root_weight
         dt = max(now_s - self.exp_ref_s, 0.0)
         root_age = max(now_s - self.t0_s, 0.0)
-        tail = 1.0 - sum(weights)
         remaining = tail * total
-        for w, b, s in zip(weights, rates, self.exp_sums, strict=True):
-            remaining += w * (s * math.exp(-b * dt) + root_weight * math.exp(-b * root_age))
+        for w, nb, s in zip(weights, neg_rates, self.exp_sums, strict=True):
+            remaining += w * (s * exp(nb * dt) + root_weight * exp(nb * root_age))
         exposed = total - remaining
         if exposed <= 0:
             return seen, 0.0
@@ -487,8 +507,7 @@ class ForwardSurge:
             "complaint_probability": self.root_complaint,
             "max_amplifier_followers": self.amplifiers[0][1] if self.amplifiers else 0,
         }
-        score = Score(NAME, self.key, z, now_s, m, lambda: _size_sentence(m, fs))
-        return score
+        return new_score(Score, (NAME, self.key, z, now_s, m, lambda: _size_sentence(m, fs)))
 
     def page_metrics(self, now_s: float) -> dict[str, Any]:
         """The rest of what a page shows about the cascade (texts, lists, totals)."""
@@ -514,7 +533,9 @@ class ForwardSurge:
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
-        return {
+        """Version 2: the rate ring sparse (`Ring.sparse_state`), whole floats as ints, flags as 0/1, the
+        exposure's reference time only when it is not `last`, its sums only once there are any."""
+        state: dict[str, Any] = {
             "v": self.STATE_VERSION,
             "t0": finite_or_none(self.t0_s),
             "last": finite_or_none(self.last_s),
@@ -531,16 +552,44 @@ class ForwardSurge:
                 self.lang,
             ],
             "counts": [self.forwards, self.comments, self.reach_followers, self.late],
-            "rate": self.rate.state(),
-            "exp": [finite_or_none(self.exp_ref_s), self.resharer_weight, list(self.exp_sums)],
-            "amp": [list(a) for a in self.amplifiers],
-            "eval": [self.eval_at, self.eval_bucket, self.peak_window, self.in_incident],
+            "rate": self.rate.sparse_state(),
+            # [resharer weight, exposure sums...]; no sums before the first reaction's exposure
+            "exp": [whole(self.resharer_weight), *(self.exp_sums if any(self.exp_sums) else ())],
+            "amp": [[a, f, int(v)] for a, f, v in self.amplifiers],
+            "eval": [self.eval_at, self.eval_bucket, whole(self.peak_window), int(self.in_incident)],
         }
+        if self.exp_ref_s != self.last_s:
+            state["ref"] = finite_or_none(self.exp_ref_s)
+        return state
 
     @classmethod
     def from_state(cls, key: str, state: dict[str, Any], config: ForwardSurgeConfig) -> ForwardSurge:
+        if state.get("v") == 1:
+            return cls._from_state_v1(key, state, config)
         check_version(state, "forward_surge", cls.STATE_VERSION)
         self = cls(key, config)
+        self._load_common(state)
+        self.rate.load_sparse(state["rate"])
+        resharer_weight, *sums = state["exp"]
+        self.resharer_weight = float(resharer_weight)
+        self._load_sums(sums)
+        self.exp_ref_s = none_to(state["ref"], -math.inf) if "ref" in state else self.last_s
+        self.amplifiers = [[a, f, bool(v)] for a, f, v in state["amp"]]
+        return self
+
+    @classmethod
+    def _from_state_v1(cls, key: str, state: dict[str, Any], config: ForwardSurgeConfig) -> ForwardSurge:
+        self = cls(key, config)
+        self._load_common(state)
+        self.rate.load(state["rate"])
+        ref, resharer_weight, sums = state["exp"]
+        self.exp_ref_s = none_to(ref, -math.inf)
+        self.resharer_weight = float(resharer_weight)
+        self._load_sums(sums)
+        self.amplifiers = [list(a) for a in state["amp"]]
+        return self
+
+    def _load_common(self, state: dict[str, Any]) -> None:
         self.t0_s = none_to(state["t0"], math.inf)
         self.last_s = none_to(state["last"], -math.inf)
         (
@@ -556,18 +605,24 @@ class ForwardSurge:
             self.lang,
         ) = state["root"]
         self.forwards, self.comments, self.reach_followers, self.late = (int(x) for x in state["counts"])
-        self.rate.load(state["rate"])
-        ref, resharer_weight, sums = state["exp"]
-        self.exp_ref_s = none_to(ref, -math.inf)
-        self.resharer_weight = float(resharer_weight)
-        if len(sums) != len(self.exp_sums):
-            raise ValueError("forward_surge state was written with a different projection kernel")
-        self.exp_sums = [float(s) for s in sums]
-        self.amplifiers = [list(a) for a in state["amp"]]
         eval_at, eval_bucket, peak, in_incident = state["eval"]
         self.eval_at, self.eval_bucket = int(eval_at), int(eval_bucket)
         self.peak_window, self.in_incident = float(peak), bool(in_incident)
-        return self
+
+    def _load_sums(self, sums: list[float]) -> None:
+        if not sums:
+            return  # none yet: the zeros of __init__
+        if len(sums) != len(self.exp_sums):
+            raise ValueError("forward_surge state was written with a different projection kernel")
+        self.exp_sums = [float(s) for s in sums]
+
+
+@lru_cache(maxsize=16)
+def _kernel_constants(s0_s: float, theta: float) -> tuple[tuple[float, ...], tuple[float, ...], float]:
+    """(weights, negated rates, tail weight) of `stats.kernel_mixture`: what `projection` and the exposure
+    update use, computed once per kernel."""
+    weights, rates = kernel_mixture(s0_s, theta)
+    return weights, tuple(-b for b in rates), 1.0 - sum(weights)
 
 
 def _size_sentence(m: dict[str, Any], fs: ForwardSurgeConfig) -> str:
@@ -581,8 +636,8 @@ def _size_sentence(m: dict[str, Any], fs: ForwardSurgeConfig) -> str:
 class CascadeState:
     """What the engine keeps per cascade: its detectors, brands, paging records and duplicate filter.
 
-    `state()` / `from_state()` round-trip it exactly (version 2: one sub-state per detector; version 1,
-    the flat record written before the detectors were split, still loads).
+    `state()` / `from_state()` round-trip it exactly (version 3, see `state`; version 2, one versioned
+    sub-state per detector, and version 1, the flat record written before the detectors were split, load).
     """
 
     __slots__ = (
@@ -617,9 +672,14 @@ class CascadeState:
 
     def admit(self, post_hash: int, keep: int) -> bool:
         """False for a redelivered duplicate (one of the last `keep` post ids seen on this cascade)."""
-        if keep and not first_sighting(self.recent_ids, post_hash, keep):
-            self.duplicates += 1
-            return False
+        if keep:  # `base.first_sighting`, inlined (once per post)
+            recent = self.recent_ids
+            if post_hash in recent:
+                self.duplicates += 1
+                return False
+            recent.append(post_hash)
+            if len(recent) > keep:
+                del recent[0]
         return True
 
     def note_brands(self, item: EnrichedPost, is_root: bool) -> None:
@@ -643,38 +703,52 @@ class CascadeState:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
+        """Version 3: the detectors' sub-states without their own version keys (version 3 implies
+        forward_surge 2 and negative_surge 2), the duplicate filter's ids packed (`base.pack_ids`), empty
+        paging and zero duplicates left out."""
         forward = self.forward.to_state()
-        # The root record and the newest event time sit at the top level, as in version 1: the streams
-        # layer reads them from a saved state (root brands for reactions, LRU order of saved keys).
+        negative = self.negative.to_state()
+        del forward["v"], negative["v"]
+        # The root record and the newest event time sit at the top level, as in versions 1 and 2: the
+        # streams layer reads them from a saved state (root brands for reactions, LRU order of saved keys).
         root, last = forward.pop("root"), forward.pop("last")
-        return {
+        state: dict[str, Any] = {
             "v": STATE_VERSION,
             "root_id": self.root_id,
             "brands": list(self.brands),
             "last": last,
             "root": root,
-            "ids": list(self.recent_ids),
-            "duplicates": self.duplicates,
-            "paging": {k: list(v) for k, v in self.paging.items()},
-            NAME: forward,
-            "negative_surge": self.negative.to_state(),
+            "ids": pack_ids(self.recent_ids),
+            "forward": forward,
+            "negative": negative,
         }
+        if self.paging:
+            state["paging"] = {k: list(v) for k, v in self.paging.items()}
+        if self.duplicates:
+            state["duplicates"] = self.duplicates
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: DetectorsConfig) -> CascadeState:
-        if state.get("v") == 1:
-            state = _upgrade_v1(state)
-        check_version(state, "cascade", STATE_VERSION)
+        version = state.get("v")
+        if version == 1:
+            state, version = _upgrade_v1(state), 2
+        if version == 2:  # one versioned sub-state per detector, under the detectors' names
+            forward = dict(state[NAME], root=state["root"], last=state["last"])
+            negative = state["negative_surge"]
+        else:
+            check_version(state, "cascade", STATE_VERSION)
+            forward = dict(state["forward"], v=V3_FORWARD, root=state["root"], last=state["last"])
+            negative = dict(state["negative"], v=V3_NEGATIVE)
         root_id = str(state["root_id"])
         self = cls(root_id, config)
         self.brands = tuple(state["brands"])
-        self.recent_ids = [int(i) for i in state["ids"]]
-        self.duplicates = int(state["duplicates"])
-        self.paging = {k: list(v) for k, v in state["paging"].items()}
-        forward = dict(state[NAME], root=state["root"], last=state["last"])
+        self.recent_ids = unpack_ids(state["ids"])
+        self.duplicates = int(state.get("duplicates", 0))
+        self.paging = {k: list(v) for k, v in state.get("paging", {}).items()}
         self.forward = ForwardSurge.from_state(root_id, forward, config.forward_surge)
         self.negative = CascadeNegativeSurge.from_state(
-            root_id, state["negative_surge"], config.negative_surge, config.forward_surge.sample_comments
+            root_id, negative, config.negative_surge, config.forward_surge.sample_comments
         )
         self.sync_incidents()
         return self

@@ -103,10 +103,10 @@ class DetectionEngine:
         brand_state = self._brand_states.get(brand) if brand is not None else None
         return max(prior, brand_state.cascade_peaks.typical_per_min) if brand_state is not None else prior
 
-    def _brand_surge_floor(self, brand: str) -> float:
+    def _brand_surge_floor(self, brand: str | None) -> float:
         """The window count the brand's ordinary cascades reach at most `ordinary_surges_per_day` (0: not
         learnt yet)."""
-        brand_state = self._brand_states.get(brand)
+        brand_state = self._brand_states.get(brand) if brand is not None else None
         return brand_state.cascade_peaks.surge_floor if brand_state is not None else 0.0
 
     def _baseline_share(self, brand: str | None, config: DetectorsConfig) -> float:
@@ -147,6 +147,7 @@ class DetectionEngine:
         self._dirty_cascades.add(root_id)
         if state.context_version != self._context_version:
             state.forward.expected_per_min = self._brand_expectation(brand, config)
+            state.forward.surge_floor_events = self._brand_surge_floor(brand)
             state.context_version = self._context_version
         forward = state.forward.update(post)
         negative = None
@@ -489,6 +490,7 @@ class DetectionEngine:
             config = self.config_for(brand)
             if state.context_version != version:
                 state.forward.expected_per_min = self._brand_expectation(brand, config)
+                state.forward.surge_floor_events = self._brand_surge_floor(brand)
                 state.context_version = version
             state.negative.baseline_share = self._baseline_share(brand, config)
         row_array = np.array(rows, dtype=np.int64)

@@ -32,19 +32,11 @@ from crisiswatch.detectors.base import (
 from crisiswatch.detectors.config import NegativeSurgeConfig
 from crisiswatch.detectors.events import EnrichedPost
 from crisiswatch.detectors.stats import beta_binomial_z, wilson_bounds
-from crisiswatch.detectors.windows import Ring
+from crisiswatch.detectors.windows import Ring, whole
 
 NAME = "negative_surge"
 COMMENT_TEXT_CHARS = 280
 NONE = -(2**62)
-
-
-def _is_negative(config: NegativeSurgeConfig, item: EnrichedPost) -> bool:
-    p = item.negative_probability
-    c = item.complaint_probability
-    return (p is not None and p >= config.negative_probability) or (
-        c is not None and c >= config.complaint_probability
-    )
 
 
 def _fold_runs(
@@ -99,7 +91,7 @@ class CascadeNegativeSurge:
     """
 
     name: ClassVar[str] = NAME
-    STATE_VERSION: ClassVar[int] = 1
+    STATE_VERSION: ClassVar[int] = 2  # version 1 (dense window ring) still loads
 
     __slots__ = (
         "key",
@@ -114,6 +106,7 @@ class CascadeNegativeSurge:
         "in_incident",
         "baseline_share",
         "last_value",
+        "_judged",
     )
 
     def __init__(self, key: str, config: NegativeSurgeConfig, sample_comments: int = 3) -> None:
@@ -129,6 +122,7 @@ class CascadeNegativeSurge:
         self.in_incident = False
         self.baseline_share = config.prior_share
         self.last_value = 0.0  # the last judged z: the value of an unjudged score
+        self._judged: tuple[Any, ...] | None = None  # (inputs, z, metrics) of the last judgement
 
     # ------------------------------------------------------------------ folding
     def update(self, item: EnrichedPost) -> Score:
@@ -136,7 +130,11 @@ class CascadeNegativeSurge:
         if item.negative_probability is None or post.kind == "post" or post.id == self.key:
             return self._idle_score(post.created_at_s)  # nothing this detector counts
         t = post.created_at_s
-        negative = _is_negative(self.config, item)
+        ns = self.config
+        c = item.complaint_probability  # the rule of `_batch_negative`, one post
+        negative = item.negative_probability >= ns.negative_probability or (
+            c is not None and c >= ns.complaint_probability
+        )
         talk = self.talk
         index = int(t // talk.bucket_s)
         if index == talk.head:  # the common case of `_add`, inlined
@@ -150,7 +148,8 @@ class CascadeNegativeSurge:
                 talk.totals[1] += 1
         else:
             self._add(index, 1, int(negative))
-        if self.sample_comments and item.own_text:
+        # a sample is taken while there is room, else only a negative one may replace a neutral one
+        if self.sample_comments and item.own_text and (negative or len(self.samples) < self.sample_comments):
             self._note_sample(item.own_text, negative)
         return self._after_fold(t)
 
@@ -247,22 +246,29 @@ class CascadeNegativeSurge:
         self.eval_at = self.text_posts + max(self.text_posts // 20, 3)
         self.eval_bucket = talk.head
         n, k = talk.totals
-        lower, _ = wilson_bounds(self.negative_posts, self.text_posts, ns.wilson_z)
-        window_lower, _ = wilson_bounds(k, n, ns.wilson_z)
-        z = round(beta_binomial_z(k, n, share0, ns.overdispersion), 3)
+        # A forward surge judges the cascade at every forward while the comments stand still: the same
+        # inputs give the same numbers, so the last judgement's are reused (a copy: callers own `metrics`).
+        inputs = (self.negative_posts, self.text_posts, n, k, share0)
+        judged = self._judged
+        if judged is not None and judged[0] == inputs:
+            z, m = judged[1], dict(judged[2])
+        else:
+            lower, _ = wilson_bounds(self.negative_posts, self.text_posts, ns.wilson_z)
+            window_lower, _ = wilson_bounds(k, n, ns.wilson_z)
+            z = round(beta_binomial_z(k, n, share0, ns.overdispersion), 3)
+            m = {
+                "negative_share_lower": round(lower, 4),
+                "negative_posts": self.negative_posts,
+                "text_posts": self.text_posts,
+                "window_text_posts": int(n),
+                "window_negative_posts": int(k),
+                "window_negative_share_lower": round(window_lower, 4),
+                "baseline_negative_share": round(share0, 4),
+                "negative_z": z,
+            }
+            self._judged = (inputs, z, dict(m))
         self.last_value = z
-        m = {
-            "negative_share_lower": round(lower, 4),
-            "negative_posts": self.negative_posts,
-            "text_posts": self.text_posts,
-            "window_text_posts": int(n),
-            "window_negative_posts": int(k),
-            "window_negative_share_lower": round(window_lower, 4),
-            "baseline_negative_share": round(share0, 4),
-            "negative_z": z,
-        }
-        score = Score(NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, ns))
-        return score
+        return new_score(Score, (NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, ns)))
 
     def page_metrics(self) -> dict[str, Any]:
         """What a page shows of the cascade's reactions."""
@@ -273,23 +279,29 @@ class CascadeNegativeSurge:
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
+        """Version 2: the window ring sparse (`Ring.sparse_state`), flags as 0/1, whole floats as ints."""
         return {
             "v": self.STATE_VERSION,
             "counts": [self.text_posts, self.negative_posts],
-            "talk": self.talk.state(),
-            "samples": [list(s) for s in self.samples],
-            "eval": [self.eval_at, self.eval_bucket, self.in_incident, self.last_value],
+            "talk": self.talk.sparse_state(),
+            "samples": [[text, int(negative)] for text, negative in self.samples],
+            "eval": [self.eval_at, self.eval_bucket, int(self.in_incident), whole(self.last_value)],
         }
 
     @classmethod
     def from_state(
         cls, key: str, state: dict[str, Any], config: NegativeSurgeConfig, sample_comments: int = 3
     ) -> CascadeNegativeSurge:
-        check_version(state, "cascade negative_surge", cls.STATE_VERSION)
+        version = state.get("v")
+        if version != 1:  # version 1: the dense ring of `Ring.state`
+            check_version(state, "cascade negative_surge", cls.STATE_VERSION)
         self = cls(key, config, sample_comments)
         self.text_posts, self.negative_posts = (int(x) for x in state["counts"])
-        self.talk.load(state["talk"])
-        self.samples = [list(s) for s in state["samples"]]
+        if version == 1:
+            self.talk.load(state["talk"])
+        else:
+            self.talk.load_sparse(state["talk"])
+        self.samples = [[text, bool(negative)] for text, negative in state["samples"]]
         self.eval_at, self.eval_bucket, self.in_incident = (
             int(state["eval"][0]),
             int(state["eval"][1]),
@@ -342,9 +354,12 @@ class BrandNegativeSurge:
     # ------------------------------------------------------------------ folding
     def update(self, item: EnrichedPost) -> Score:
         t = item.post.created_at_s
-        if item.negative_probability is None:
+        p = item.negative_probability
+        if p is None:
             return self._idle_score(t)
-        negative = _is_negative(self.config, item)
+        ns = self.config
+        c = item.complaint_probability  # the rule of `_batch_negative`, one post
+        negative = p >= ns.negative_probability or (c is not None and c >= ns.complaint_probability)
         talk = self.talk
         index = int(t // talk.bucket_s)
         if index == talk.head:  # the common case of `_add`, inlined
@@ -356,7 +371,13 @@ class BrandNegativeSurge:
                 talk.totals[1] += 1
         else:
             self._add(index, 1, int(negative))
-        return self._after_fold(t)
+        # `_after_fold`, inlined: judge only when the window's negatives grew 5% or a new bucket began
+        k = talk.totals[1]
+        if (k < ns.min_negative and not self.in_incident) or (
+            k < self.eval_at and talk.head == self.eval_bucket
+        ):
+            return new_score(Score, (NAME, self.key, self.last_value, t, NO_METRICS, not_judged))
+        return self.score_at(t)
 
     def _add(self, index: int, posts: int, negatives: int) -> None:
         talk = self.talk

@@ -64,7 +64,40 @@ class Ring:
         self.sums = [[float(x) for x in s] for s in state[1]]
         self.totals = [float(x) for x in state[2]]
 
+    def sparse_state(self) -> list[Any]:
+        """`[head, [[slot, value per channel], ...]]` for the non-zero buckets only, plus the totals when they
+        are not the buckets' sums (float rounding between rolls): most rings of a short-lived key are
+        nearly empty, and this restores the same floats as `state()`."""
+        sums = self.sums
+        channels = range(len(sums))
+        buckets = [[j, *(whole(sums[c][j]) for c in channels)] for j in range(self.n) if _any_at(sums, j)]
+        out: list[Any] = [self.head, buckets]
+        if self.totals != [sum(s) for s in sums]:
+            out.append(_compact(self.totals))
+        return out
+
+    def load_sparse(self, state: list[Any]) -> None:
+        self.head = int(state[0])
+        sums: list[list[float]] = [[0.0] * self.n for _ in self.sums]
+        for bucket in state[1]:
+            slot = int(bucket[0])
+            for channel, value in enumerate(bucket[1:]):
+                sums[channel][slot] = float(value)
+        self.sums = sums
+        self.totals = [float(x) for x in state[2]] if len(state) > 2 else [sum(s) for s in sums]
+
+
+def _any_at(sums: list[list[float]], slot: int) -> bool:
+    return any(s[slot] for s in sums)
+
+
+def whole(value: float) -> float | int:
+    """A whole float as an int (JSON `3` instead of `3.0`), restored to the same float."""
+    if isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
 
 def _compact(values: list[float]) -> list[float | int]:
     """Whole numbers as ints: a smaller JSON state, restored to the same floats."""
-    return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]
+    return [whole(v) for v in values]

@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 from detector_helpers import T0, cascade, make_post
 
-from crisiswatch.detectors.base import PostBatch, Score
+from crisiswatch.detectors.base import PostBatch, Score, pack_ids, unpack_ids
 from crisiswatch.detectors.cascade import ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DETECTOR_CLASSES, DetectionEngine
 from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge
 from crisiswatch.detectors.volume import IntervalCount, VolumeSurge
+from crisiswatch.detectors.windows import Ring
 
 CONFIG = DetectorsConfig()
 DATA = Path(__file__).parent / "data"
@@ -261,7 +262,7 @@ def test_engine_loads_version_1_states_and_carries_on(stream):
     # a reloaded state is written in the current version and round-trips
     for root in fixture["cascades"]:
         state = engine.cascade_state(root)
-        assert state is not None and state["v"] == 2
+        assert state is not None and state["v"] == 3
         again = DetectionEngine(DetectorsConfig())
         again.load_cascade_state(root, json.loads(json.dumps(state)))
         assert again.cascade_state(root) == state
@@ -269,3 +270,98 @@ def test_engine_loads_version_1_states_and_carries_on(stream):
     _, rest = run_engine(steps, engine)
     seen = sorted({(a.detector, a.severity or "normal") for a in rest})
     assert seen == [tuple(x) for x in fixture["expected_after"]], [key(a) for a in rest][:5]
+
+
+# ------------------------------------------------------------------ cascade state version 2 still loads
+def _chunked(steps: list[tuple[str, Any]], size: int) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for kind, value in steps:
+        if kind == "posts":
+            out += [("posts", value[i : i + size]) for i in range(0, len(value), size)]
+        else:
+            out.append((kind, value))
+    return out
+
+
+@pytest.mark.parametrize("stream", ["forward_surge", "negative_surge", "volume_surge"])
+def test_engine_loads_version_2_cascade_states_and_carries_on_identically(stream):
+    """`state_v2.json` was written by the version-2 code (dense rings, one versioned sub-state per
+    detector) halfway through each contract stream (posts in chunks of 40), with every assessment the
+    version-2 engine gave after loading them. The current engine loads the same states and gives the same
+    assessments, number for number; a reloaded state is written as version 3 and round-trips."""
+    from test_contract import STREAMS, key
+    from test_contract import run as run_engine
+
+    fixture = json.loads((DATA / "state_v2.json").read_text())[stream]
+    engine = DetectionEngine(DetectorsConfig())
+    for root, state in fixture["cascades"].items():
+        assert state["v"] == 2
+        engine.load_cascade_state(root, state)
+    for brand, state in fixture["brands"].items():
+        engine.load_brand_state(brand, state)
+    for root in fixture["cascades"]:
+        state = engine.cascade_state(root)
+        assert state is not None and state["v"] == 3
+        again = DetectionEngine(DetectorsConfig())
+        again.load_cascade_state(root, json.loads(json.dumps(state)))
+        assert again.cascade_state(root) == state
+    steps = _chunked(STREAMS[stream](), fixture["chunk"])[fixture["split_step"] :]
+    _, rest = run_engine(steps, engine)
+    assert [list(key(a)) for a in rest] == fixture["expected_after"]
+
+
+def test_cascade_state_v3_is_small_and_exact():
+    """Sparse rings, packed ids, no zero rings or empty records: a busy cascade (150 reactions, comments,
+    amplifiers, an open incident) stays well under 1 KiB, and restores to the same state."""
+    from test_contract import forward_stream
+
+    engine = DetectionEngine(DetectorsConfig())
+    _, posts = forward_stream()[0]
+    engine.update_many(posts)
+    state = engine.cascade_state("c1")
+    assert state is not None and state["v"] == 3
+    assert isinstance(state["ids"], str) and state["paging"]
+    assert len(json.dumps(state, separators=(",", ":"))) <= 1024
+    again = DetectionEngine(DetectorsConfig())
+    again.load_cascade_state("c1", json.loads(json.dumps(state)))
+    assert again.cascade_state("c1") == state
+
+
+def test_sparse_ring_state_restores_the_same_floats():
+    ring = Ring(60.0, 10, 2)
+    ring.add(30.0, (1.0, 0.1))
+    ring.add(95.0, (1.0, 0.2))
+    ring.add(100.0, (1.0, 0.7))  # 0.1 + 0.2 + 0.7 summed as they came differs from sum() of the buckets
+    state = json.loads(json.dumps(ring.sparse_state()))
+    assert state == [1, [[0, 1, 0.1], [1, 2, 0.8999999999999999]], [3, 1]]  # totals kept: 1.0, not 0.99..
+    copy = Ring(60.0, 10, 2)
+    copy.load_sparse(state)
+    assert (copy.head, copy.sums, copy.totals) == (ring.head, ring.sums, ring.totals)
+    empty = Ring(60.0, 10, 2)
+    assert empty.sparse_state() == [empty.head, []]
+    copy.load_sparse(empty.sparse_state())
+    assert (copy.head, copy.sums, copy.totals) == (empty.head, empty.sums, empty.totals)
+
+
+def test_packed_ids_round_trip():
+    ids = [0, 1, 2**32 - 1, 123456789]
+    assert unpack_ids(json.loads(json.dumps(pack_ids(ids)))) == ids
+    assert pack_ids([]) == "" and unpack_ids("") == []
+    assert pack_ids([2**40]) == [2**40] and unpack_ids([2**40]) == [2**40]  # not a 32-bit hash: kept as is
+
+
+@pytest.mark.parametrize("root_last", [False, True])
+def test_forward_surge_state_keeps_the_exposure_reference_when_it_is_not_the_newest_event(root_last):
+    """Version 2 writes the exposure's reference time only when it differs from `last` (a root that arrived
+    after its reactions, or no reaction yet); either way a restored detector scores the future the same."""
+    root = make_post("r1", T0 + 120, kind="post", followers=5000, negative=0.9, text="broken")
+    reactions = [make_post(f"f{i}", T0 + i, root_id="r1", verified=i == 3) for i in range(30)]
+    original = ForwardSurge("r1", CONFIG.forward_surge)
+    for item in (reactions + [root]) if root_last else [root]:
+        original.update(item)
+    state = json.loads(json.dumps(original.to_state()))
+    assert "ref" in state  # the root is the newest event; no reaction, or an older one, set ref
+    copy = ForwardSurge.from_state("r1", state, CONFIG.forward_surge)
+    assert copy.to_state() == original.to_state()
+    later = [make_post(f"g{i}", T0 + 130 + i * 7, root_id="r1", followers=10 * i) for i in range(40)]
+    assert [original.update(p)[2:5] for p in later] == [copy.update(p)[2:5] for p in later]

@@ -136,9 +136,10 @@ def surge_events(bootstrap: str, config: WorkerConfig) -> list[dict[str, Any]]:
 
 
 def reaction_counts(engine: dict[str, Any]) -> dict[str, int]:
-    """Forwards, comments, late and duplicate reactions as the stored cascade state (version 2) records them."""
-    forwards, comments, _, late = engine["forward_surge"]["counts"]
-    duplicates = engine["duplicates"]
+    """Forwards, comments, late and duplicate reactions as the stored cascade state (version 3, the only one
+    written) records them; zero duplicates are left out of it."""
+    forwards, comments, _, late = engine["forward"]["counts"]
+    duplicates = engine.get("duplicates", 0)
     return {"forwards": forwards, "comments": comments, "late": late, "duplicates": duplicates}
 
 
