@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -115,12 +116,17 @@ def run_once(args: argparse.Namespace, bootstrap: str, directory: Path, index: i
         stopped: float | None = None
         recovered: float | None = None
         next_sample = 0.0
+        next_probe = args.memory_probe_s if args.memory_probe_s > 0 else float("inf")
+        log(f"worker log: {worker.log_path}")
         while True:
             now = time.monotonic() - started
             if stopped is None and not load.running():
                 load.join()
                 stopped = time.monotonic() - started
                 log(f"load stopped at {stopped:.0f} s: {load.sent} posts sent")
+            if now >= next_probe:  # the worker logs what grew (streams/memory_probe.py)
+                os.kill(pid, signal.SIGUSR2)
+                next_probe += args.memory_probe_s
             if now >= next_sample or stopped is not None and recovered is None:
                 stats: dict[str, Any] = {}
                 with contextlib.suppress(OSError, ValueError):
@@ -289,6 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-s", type=float, default=5.0)
     parser.add_argument("--recovery-timeout-s", type=float, default=900.0)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--memory-probe-s",
+        type=float,
+        default=0.0,
+        help="send the worker SIGUSR2 every this many seconds: its log gets what grew (0 = never); "
+        "with CRISISWATCH_TRACEMALLOC_FRAMES=N in the environment also the allocation sites",
+    )
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "load.md"))
     parser.add_argument("--json", default="")
     args = parser.parse_args(argv)

@@ -1,15 +1,17 @@
 """Exit when the worker stops making progress while input is waiting, so its supervisor restarts it.
 
 Faust and aiokafka have open reports of consumers that hang after a broker restart: connected, no
-errors, no fetches. The watchdog asks the broker for the input's end offsets with its own short-lived
-client (the hung one cannot be trusted) and compares them with what the agents last processed. When a
-partition has had input waiting for `stall_s` with no progress, it exits with status 3.
+errors, no fetches. The watchdog asks the broker for the input's end offsets with its own kafka-python
+client (the hung one cannot be trusted; its own is replaced after any error) and compares them with what
+the agents last processed. When a partition has had input waiting for `stall_s` with no progress, it exits
+with status 3.
 A broker that cannot be reached is not a hang of ours: the watchdog waits for it instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -70,24 +72,32 @@ class ProgressWatchdog:
 def kafka_end_offsets(
     client_options: Mapping[str, Any], topic: str
 ) -> Callable[[], Mapping[int, int] | None]:
-    """A function returning the topic's end offsets per partition, or None when the broker is unreachable."""
+    """A function returning the topic's end offsets per partition, or None when the broker is unreachable.
+
+    One kafka-python client serves every call and is replaced after any error. A new client per call (every
+    30 s by default) left ~66 KB of reference cycles each that only a full GC pass frees, and the worker
+    went 15 minutes without one: it was most of the RSS growth left in the 600 posts/s soak.
+    """
+    clients: list[Any] = []  # the client, once one is connected
 
     def fetch() -> Mapping[int, int] | None:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
         try:
-            consumer = KafkaConsumer(request_timeout_ms=10_000, bootstrap_timeout_ms=5_000, **client_options)
-        except (KafkaError, OSError, ValueError):
-            return None
-        try:
+            if not clients:
+                clients.append(
+                    KafkaConsumer(request_timeout_ms=10_000, bootstrap_timeout_ms=5_000, **client_options)
+                )
+            consumer = clients[0]
             partitions = consumer.partitions_for_topic(topic) or set()
             ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
             return {tp.partition: int(offset) for tp, offset in ends.items()}
         except (KafkaError, OSError, ValueError):
+            while clients:
+                with contextlib.suppress(Exception):  # a broken client: its close must not mask the error
+                    clients.pop().close()
             return None
-        finally:
-            consumer.close()
 
     return fetch
 

@@ -63,3 +63,64 @@ def _pipeline(worker: Worker) -> object:
     from crisiswatch.streams.pipeline import Pipeline
 
     return Pipeline(worker.settings, worker.analyzer, resolver=worker.resolver)
+
+
+def test_cascade_keys_without_state_are_forgotten_after_the_write() -> None:
+    """Roots the engine keeps no state for (no brand: most posts) must not stay in the partition's
+    `loaded_keys` / `applied`: they grew by one entry per root ever seen (issue 9, memory over a soak)."""
+    import asyncio
+    import json
+
+    from crisiswatch.streams.app import PartitionState
+    from crisiswatch.streams.pipeline import RawRecord
+
+    settings = settings_from_mapping(
+        {"kafka": {"watchdog_stall_s": 0}, "brands": [{"name": "Acme", "aliases": ["Acme"]}]}, environ={}
+    )
+    worker = Worker(settings)
+    state = PartitionState(_pipeline(worker))  # type: ignore[arg-type]
+    offset = 0
+
+    def batch(posts: list[dict[str, object]]) -> None:
+        nonlocal offset
+        records = []
+        for post in posts:
+            records.append(RawRecord(value=json.dumps(post).encode(), partition=0, offset=offset, source="t"))
+            offset += 1
+        ingested = state.pipeline.ingest(
+            records, already_applied=lambda post, record: worker._cascade_applied(state, post, record)
+        )
+        state.pipeline.detect(ingested, brands=False)
+        for post, record in zip(ingested.posts, ingested.records, strict=True):
+            state.applied[post.post.root_id] = max(state.applied.get(post.post.root_id, -1), record.offset)
+        with worker.cascade_table.writing_for(0):
+            worker._write_cascade_states(state)
+
+    def post(post_id: str, text: str, t: int, **extra: object) -> dict[str, object]:
+        author = {"id": "u1", "followers": 10}
+        return {"id": post_id, "created_at": 1_790_000_000 + t, "text": text, "author": author, **extra}
+
+    for round_index in range(5):
+        batch(
+            [post(f"plain-{round_index}-{i}", "lovely weather today", round_index) for i in range(200)]
+            + [
+                post(
+                    f"fwd-{round_index}-{i}",
+                    "",
+                    round_index,
+                    kind="forward",
+                    parent_id=f"plain-{round_index}-{i}",
+                )
+                for i in range(50)
+            ]
+        )
+        assert state.loaded_keys == set() and state.applied == {}
+
+    # A branded cascade holds engine state: its key and applied offset stay until the state expires.
+    # (Its table write queues a changelog send, which needs an event loop.)
+    async def branded() -> None:
+        batch([post("acme-root", "Acme lost my parcel", 10)])
+
+    asyncio.run(branded())
+    assert state.loaded_keys == {"acme-root"}
+    assert state.applied == {"acme-root": offset - 1}
