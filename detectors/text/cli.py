@@ -249,6 +249,7 @@ def _as_spec(model: object, meta: dict[str, object]) -> dict[str, object]:
         "b": model.bias,
         "scale": model.scale,
         "Wd": model.dense_weights,
+        "gate": model.intent_gate,
         "classes": model.classes,
         "label_offsets": list(model.label_offsets),
     }

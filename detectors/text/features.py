@@ -6,7 +6,10 @@ Weibo emoticon such as `[怒]`. Token hashes are CRC-32 (stable across processes
 remembered per token; n-gram hashes are combined from token hashes with numpy over a whole batch.
 
 English can add a few dense lexicon features (sums/counts/extremes of word valences, negation-aware),
-from a lexicon shipped inside the model file.
+from a lexicon shipped inside the model file. Chinese can too (since 2026.11.6): there a lexicon word is
+matched as a substring (longest first, one trie-shaped regex), and a negator (不, 没, 别, 未, 莫, 毫无)
+in the two characters before it, within the same clause, damps and flips its valence like English
+negation ("没失望" reads as mildly positive).
 
 With `intent=True` each text also gets one marker token describing what kind of sentence it is:
 `<q>` an information-seeking question ("有没有黑色的？", "Does X ship to Canada?"), `<qg>` a question
@@ -58,6 +61,31 @@ _EN_GRIEVANCE = re.compile(
     r"|where is my|when will|how (?:many|long) (?:times|more|do i have))\b|\?\?"
 )
 INTENT_MARKERS = ("<q>", "<qg>")
+# With `intent_ngrams=False`, these question tokens of a flagged text are left out of its n-grams: the
+# intent flags stand for them (the polarity data's "吗？" is rhetorical, and would otherwise make every
+# question negative through the n-grams, whatever the calibration of the flags says).
+_QUESTION_TOKENS = frozenset(["？", "?", "吗", "呢"])
+_ZH_NEGATOR = re.compile(r"(?:[不没别未莫]|毫无)[^，,。！!？?；;\s]{0,2}$")
+
+
+def _trie_pattern(words: Sequence[str]) -> str:
+    """A regex matching any of `words`, longest first, shaped as a trie (one character test per step)."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, dict]) -> str:
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    # No look-ahead: `re` derives a first-character set from the top-level branches and skips with it.
+    return pattern(trie)
 
 
 def intent_marker(lang: str, text: str) -> str | None:
@@ -190,6 +218,7 @@ class HashedFeaturizer:
         max_n: int,
         lexicon: Mapping[str, float] | None = None,
         intent: bool = False,
+        intent_ngrams: bool = True,
     ) -> None:
         if lang not in ("en", "zh"):
             raise ValueError(f"lang must be 'en' or 'zh', got {lang!r}")
@@ -201,7 +230,19 @@ class HashedFeaturizer:
         self.n_buckets = 1 << bits
         self.lexicon = dict(lexicon) if lexicon else None
         self.intent = intent
-        self._tokenize = self._with_intent if intent else en_tokens if lang == "en" else zh_tokens
+        # False: the intent marker only sets the two intent flags (dense inputs) and is not an n-gram
+        # token, and a flagged text's "？", "?", "吗", "呢" are left out of its n-grams, so the main fit
+        # cannot learn "question = negative" from rhetorical questions; the flags' weights say it.
+        self.intent_ngrams = intent_ngrams
+        # Chinese lexicon words are matched as substrings (Chinese is not split into words).
+        self._zh_lexicon = (
+            re.compile(_trie_pattern(sorted(self.lexicon, key=len, reverse=True)))
+            if self.lexicon and lang == "zh"
+            else None
+        )
+        self._tokenize = (
+            self._with_intent if intent and intent_ngrams else en_tokens if lang == "en" else zh_tokens
+        )
         self._reset_vocabulary()
 
     def describe(self) -> dict[str, object]:
@@ -213,6 +254,8 @@ class HashedFeaturizer:
         }
         if self.intent:
             described["intent"] = True
+            if not self.intent_ngrams:
+                described["intent_ngrams"] = False
         return described
 
     def _with_intent(self, text: str) -> list[str]:
@@ -238,14 +281,14 @@ class HashedFeaturizer:
         return len(self._hashes) - 1
 
     def _valence(self, token: str) -> float:
-        if self.lexicon is None:
+        if self.lexicon is None or self._zh_lexicon is not None:
             return 0.0
         if token.startswith("not_"):
             return NEGATED_VALENCE * self.lexicon.get(token[4:], 0.0)
         return self.lexicon.get(token, 0.0)
 
     def tokens(self, text: str) -> list[str]:
-        return self._tokenize(text)
+        return self._with_intent(text) if self.intent else self._tokenize(text)
 
     def indices(self, text: str) -> list[int]:
         return self.batch([text]).index_lists()[0]
@@ -260,9 +303,16 @@ class HashedFeaturizer:
         ids: list[int | None] = []
         lengths: list[int] = []
         intent = np.zeros((count, len(INTENT_MARKERS))) if self.intent else None
+        separate_marker = self.intent and not self.intent_ngrams
+        lang = self.lang
         for position, text in enumerate(texts):
             tokens = tokenize(text)
-            if intent is not None and tokens and tokens[-1] in INTENT_MARKERS:
+            if separate_marker:
+                marker = intent_marker(lang, text)
+                if marker is not None:
+                    intent[position, INTENT_MARKERS.index(marker)] = 1.0  # type: ignore[index]
+                    tokens = [t for t in tokens if t not in _QUESTION_TOKENS]
+            elif intent is not None and tokens and tokens[-1] in INTENT_MARKERS:
                 intent[position, INTENT_MARKERS.index(tokens[-1])] = 1.0
             found = list(map(get, tokens))
             if None in found:
@@ -293,10 +343,33 @@ class HashedFeaturizer:
         all_documents = np.concatenate(parts_documents)
         all_buckets = np.concatenate(parts_buckets).astype(np.int64)
         dense = None
-        if self.lexicon is not None:
+        if self._zh_lexicon is not None:
+            dense = self._zh_lexicon_features(texts)
+        elif self.lexicon is not None:
             dense = _lexicon_features(self._valence_array[id_array], documents, count)
         return FeatureBatch(
             count=count, documents=all_documents, buckets=all_buckets, dense=dense, intent=intent
+        )
+
+    def _zh_lexicon_features(self, texts: Sequence[str]) -> np.ndarray:
+        """Lexicon features of Chinese texts: valences of the lexicon words found (negation-aware)."""
+        assert self._zh_lexicon is not None and self.lexicon is not None
+        lexicon = self.lexicon
+        finditer = self._zh_lexicon.finditer
+        negator = _ZH_NEGATOR.search
+        valences: list[float] = []
+        documents: list[int] = []
+        for position, text in enumerate(texts):
+            lowered = text.lower()
+            for match in finditer(lowered):
+                start = match.start()
+                value = lexicon[match.group()]
+                if start and negator(lowered, max(0, start - 3), start):
+                    value *= NEGATED_VALENCE
+                valences.append(value)
+                documents.append(position)
+        return _lexicon_features(
+            np.asarray(valences, dtype=np.float64), np.asarray(documents, dtype=np.int64), len(texts)
         )
 
 

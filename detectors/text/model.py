@@ -10,6 +10,11 @@ A model's dense inputs, in order, are any of: `lexicon` (the featurizer's lexico
 (another model's logits times a scale, e.g. the complaint model reads the sentiment model) and `keywords`
 (1.0 when a complaint-category keyword occurs; the keyword lists are frozen into the meta so a user's
 category config cannot shift the model's inputs).
+
+An optional `<name>.gate` (2 x outputs, since 2026.11.6) scales the n-gram part of the logits of a text
+flagged as an information question (row 0) or a grievance question (row 1) by `1 + gate[row]`: fitted on
+our own labelled questions, it lets "a plain question" damp what its content words say (the polarity data
+reads "网点", "营业时间" and "吗？" angrily because its questions are rhetorical).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class LinearModel:
     stack_model: str | None = None
     stack_scale: float = 1.0
     keywords: CategoryMatcher | None = None
+    # (2, outputs): the n-gram part of an intent-flagged text is multiplied by 1 + gate[flag] (see module doc).
+    intent_gate: np.ndarray | None = None
 
     @property
     def outputs(self) -> int:
@@ -81,6 +88,13 @@ class LinearModel:
             values = rows[:, column] if scale is None else rows[:, column] * scale
             out[:, column] = np.bincount(documents, weights=values, minlength=count)
         out /= np.maximum(norms, 1e-12)[:, None]
+        if self.intent_gate is not None:
+            if batch.intent is None:
+                raise ModelFileError(
+                    f"model {self.name} gates by intent; its featurizer has no intent markers"
+                )
+            gate = self.intent_gate
+            out *= 1.0 + batch.intent[:, 0:1] * gate[0] + batch.intent[:, 1:2] * gate[1]
         if self.dense_weights is not None:
             if dense is None or dense.shape != (count, self.dense_weights.shape[0]):
                 raise ModelFileError(
@@ -186,6 +200,7 @@ def build_model(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray]) 
     stack = spec.get("stack") or {}
     scale = arrays.get(f"{name}.scale")
     dense_weights = arrays.get(f"{name}.Wd")
+    gate = arrays.get(f"{name}.gate")
     return LinearModel(
         name=name,
         lang=spec["lang"],
@@ -202,6 +217,7 @@ def build_model(name: str, spec: dict[str, Any], arrays: dict[str, np.ndarray]) 
         stack_model=stack.get("model") if "stack" in dense else None,
         stack_scale=float(stack.get("scale", 1.0)),
         keywords=keyword_matcher(spec.get("keywords")) if "keywords" in dense else None,
+        intent_gate=None if gate is None else np.asarray(gate, dtype=np.float32).astype(np.float64),
     )
 
 
@@ -240,7 +256,12 @@ def load_bundle(manifest_path: str | Path | None = None) -> ModelBundle:
             valences = arrays[f"lexicon.{lang}.valence"].astype(np.float64).tolist()
             lexicon = dict(zip(words, valences, strict=True))
         featurizers[lang] = HashedFeaturizer(
-            lang, int(spec["bits"]), int(spec["max_n"]), lexicon, intent=bool(spec.get("intent", False))
+            lang,
+            int(spec["bits"]),
+            int(spec["max_n"]),
+            lexicon,
+            intent=bool(spec.get("intent", False)),
+            intent_ngrams=bool(spec.get("intent_ngrams", True)),
         )
     models = {name: build_model(name, spec, arrays) for name, spec in meta["models"].items()}
     version = str(manifest.get("version", meta.get("version")))
@@ -268,6 +289,8 @@ def model_arrays(name: str, spec: dict[str, Any]) -> tuple[dict[str, np.ndarray]
         arrays[f"{name}.scale"] = np.asarray(spec["scale"], dtype=np.float16)
     if spec.get("Wd") is not None:
         arrays[f"{name}.Wd"] = np.asarray(spec["Wd"], dtype=np.float32)
+    if spec.get("gate") is not None:
+        arrays[f"{name}.gate"] = np.asarray(spec["gate"], dtype=np.float32)
     meta: dict[str, Any] = {
         "lang": spec["lang"],
         "classes": list(spec["classes"]),

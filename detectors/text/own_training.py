@@ -1,4 +1,5 @@
-"""Our own training sentences: neutral questions, informational posts and complaint questions (en, zh).
+"""Our own training sentences: neutral questions, informational posts, complaint questions, praise and (en)
+mild shrugs.
 
 None of the shared data sets has neutral questions: in Weibo and the review sets nearly every question is
 rhetorical and negative ("这也叫外卖吗？"), so a model trained on them alone reads "吗？" as anger and pages
@@ -10,8 +11,14 @@ Sampling is seeded, so the output is fixed; `detectors/text/training/own_questio
 module's output (a test checks they are in sync). Regenerate with
 `python -m crisiswatch.detectors.text.own_training detectors/text/training`.
 
-Columns: `text`, `sentiment` (`neutral` or `negative`), `is_complaint` (`0`/`1`), `kind`
-(`question`, `info` or `complaint_question`).
+Since 2026.11.6 also praise (`positive`, not a complaint) — much of it phrased with negated complaint
+words ("从来没让我失望", "no complaints", "can't fault"), which the polarity and complaint data rarely show —
+and, in English, mild shrugs about a change ("a bit pricier now, oh well": `neutral`, not a complaint: the
+team's labelling rule for paging is that a shrug is not a grievance). New kinds are generated after the old
+ones, so the earlier rows are unchanged.
+
+Columns: `text`, `sentiment` (`neutral`, `negative` or `positive`), `is_complaint` (`0`/`1`), `kind`
+(`question`, `info`, `complaint_question`, `praise` or `mild`).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import sys
 from pathlib import Path
 
 SEED = 20261124
-COUNTS = {"question": 420, "info": 140, "complaint_question": 260}
+COUNTS = {"question": 420, "info": 140, "complaint_question": 260, "praise": 240, "mild": 100}
 
 
 def _split(items: str) -> list[str]:
@@ -139,6 +146,30 @@ _ZH_FRAMES: dict[str, list[str]] = {
         "{problem}，这就是{brand}的服务吗？",
         "等了{days}，{brand}还是没解决，到底要等多久？？",
         "{brand}的{product}买回来就{defect}，怎么办？",
+    ],
+    "praise": [
+        "{brand}的{product}真不错，下次还买。",
+        "{brand}送货很快，点赞！",
+        "用了{days}了，{brand}的{product}一点问题都没有。",
+        "{brand}客服态度很好，问题很快就解决了。",
+        "{brand}的服务没得说，好评。",
+        "又在{brand}买了{product}，还是那么好用。",
+        "{brand}从来没让我失望过，{product}质量很好。",
+        "{brand}的{product}绝了，强烈推荐！",
+        "{brand}{when}也准时送到，靠谱。",
+        "第二次买{brand}的{product}了，依然满意。",
+        "{brand}的{product}没毛病，物超所值。",
+        "{brand}这次没有延误，体验很好。",
+        "{brand}{place}的店员很热情，不错不错。",
+        "给{brand}点个赞，{product}包装很用心。",
+        "在{brand}买东西从来不用担心，放心。",
+        "{brand}的{product}用着很舒服，爱了。",
+        "{brand}的售后真的给力，当天就给换了{product}。",
+        "每次都选{brand}，不会后悔。",
+        "{brand}的订单{when}就送到了，好评！",
+        "在{brand}下的订单包装很好，满意。",
+        "{brand}的外卖送得很快，还是热的，点赞。",
+        "{brand}这单{product}发货超快，靠谱！",
     ],
 }
 
@@ -261,12 +292,46 @@ _EN_FRAMES: dict[str, list[str]] = {
         "Why do I have to wait {days} for a new {product} when mine {defect}?",
         "{brand}, can you explain why you {bad_act}?",
     ],
+    "praise": [
+        "Never had a problem with {brand}.",
+        "{brand} hasn't disappointed me once.",
+        "Another smooth order from {brand}, no complaints.",
+        "Can't fault {brand}, the {product} is great.",
+        "{brand} delivered early again, love it.",
+        "Third {product} from {brand} and still no issues.",
+        "Nothing but good experiences with {brand}.",
+        "{brand} support sorted it in five minutes, brilliant.",
+        "Really happy with my new {product} from {brand}.",
+        "{brand} never fails, great service as always.",
+        "No delays, no fuss. {brand} is the best.",
+        "Great {product} again from {brand}!",
+        "Honestly can't complain about {brand}, always on time.",
+        "Shoutout to {brand} for the quick refund, no hassle at all.",
+        "My {brand} {product} still works perfectly after {days}.",
+        "The {brand} {place} in {city} was fantastic {when}.",
+        "Not a single issue with {brand} so far, highly recommend.",
+        "{brand} came through again. Thank you!",
+    ],
+    "mild": [
+        "{brand} is a bit pricier now. Oh well.",
+        "The {brand} {product} is fine, nothing special.",
+        "{brand} changed the app layout. Whatever.",
+        "It's ok I guess, the {product} does the job.",
+        "{brand} raised prices slightly this year, shrug.",
+        "New {brand} logo. Not sure how I feel, but fine.",
+        "The {brand} {product} is alright. Nothing to write home about.",
+        "{brand} moved the {place} across town. Oh well, still close enough.",
+        "Meh, the {brand} {product} is just average.",
+        "{brand} membership costs a little more now, fair enough.",
+    ],
 }
 
 _LABELS = {
     "question": ("neutral", "0"),
     "info": ("neutral", "0"),
     "complaint_question": ("negative", "1"),
+    "praise": ("positive", "0"),
+    "mild": ("neutral", "0"),
 }
 
 
@@ -289,6 +354,8 @@ def rows(lang: str) -> list[tuple[str, str, str, str]]:
     out: list[tuple[str, str, str, str]] = []
     seen: set[str] = set()
     for kind, count in COUNTS.items():
+        if kind not in frames:
+            continue  # e.g. no Chinese `mild` frames
         sentiment, is_complaint = _LABELS[kind]
         made = 0
         attempts = 0

@@ -106,6 +106,11 @@ class ModelSpec:
     use_intent_inputs: bool = False
     # L2 penalty of the intent calibration (binary models).
     calibration_penalty: float = 1.0
+    # Also fit, in the calibration, how much an intent flag scales the n-gram part of the logit
+    # (`LinearModel.intent_gate`): a plain question's content words then count less.
+    use_intent_gate: bool = False
+    # False: the intent marker is not an n-gram token (only the dense flags); shared by the language's models.
+    intent_ngrams: bool = True
 
     @property
     def name(self) -> str:
@@ -405,13 +410,16 @@ def fit(
         assert dense is not None and main_flags is not None
         main_part = (
             np.asarray(scaled(raw, scale, dense) @ coefficients).ravel() + bias[0],
+            np.asarray(scaled(raw, scale, None) @ coefficients[: featurizer.n_buckets]).ravel(),
             main_flags,
             np.array([1.0 if label == classes[0] else 0.0 for label in labels]),
             sample_weight,
         )
-        coefficients = _calibrate_intent(
+        coefficients, gate = _calibrate_intent(
             spec, featurizer, trained or {}, scale, coefficients, bias, calibration, main_part
         )
+    else:
+        gate = None
     bias = bias + spec.logit_offset
     offsets = [0.0] * coefficients.shape[1]
     if spec.label_offsets == "prior" and coefficients.shape[1] > 1:
@@ -420,6 +428,7 @@ def fit(
     return {
         "W": coefficients[:buckets],
         "Wd": coefficients[buckets:] if dense is not None else None,
+        "gate": gate,
         "b": bias,
         "scale": scale,
         "lang": spec.lang,
@@ -451,12 +460,13 @@ def _calibrate_intent(
     coefficients: np.ndarray,
     bias: np.ndarray,
     calibration: tuple[list[str], list[str], list[float]],
-    main_part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> np.ndarray:
+    main_part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Fit the two intent weights by weighted, L2-penalised logistic regression (Newton's method) on the
     calibration rows and the main rows (the calibration sources' weights set the balance between what our
     own rows and the polarity data say about questions), the fitted model's logit being a fixed offset;
-    return the completed coefficients."""
+    with `use_intent_gate` also the two gate factors (flag x n-gram logit). Return the completed
+    coefficients and the gate (or None)."""
     texts, labels, weights = calibration
     classes = task_classes(spec, labels)
     if spec.task == "sentiment":
@@ -464,12 +474,20 @@ def _calibrate_intent(
     raw, dense, _ = stacked_dense(spec, featurizer, prepare(texts), trained)
     at = _intent_columns(spec)
     assert dense is not None and at is not None
-    main_offset, main_flags, main_target, main_weight = main_part
+    main_offset, main_ngrams, main_flags, main_target, main_weight = main_part
     asked = main_flags.any(axis=1)  # rows without a flag do not move the intent weights
     flags = np.vstack([dense[:, at], main_flags[asked]])
     offset = np.concatenate(
         [np.asarray(scaled(raw, scale, dense) @ coefficients).ravel() + bias[0], main_offset[asked]]
     )
+    if spec.use_intent_gate:
+        ngrams = np.concatenate(
+            [
+                np.asarray(scaled(raw, scale, None) @ coefficients[: featurizer.n_buckets]).ravel(),
+                main_ngrams[asked],
+            ]
+        )
+        flags = np.hstack([flags, flags * ngrams[:, None]])
     target = np.concatenate([[1.0 if label == classes[0] else 0.0 for label in labels], main_target[asked]])
     weight = np.concatenate([np.asarray(weights, dtype=np.float64), main_weight[asked]])
     delta = np.zeros(flags.shape[1])
@@ -483,8 +501,9 @@ def _calibrate_intent(
         if np.abs(step).max() < 1e-9:
             break
     completed = coefficients.copy()
-    completed[featurizer.n_buckets + at.start : featurizer.n_buckets + at.stop, 0] = delta
-    return completed
+    completed[featurizer.n_buckets + at.start : featurizer.n_buckets + at.stop, 0] = delta[:2]
+    gate = delta[2:].reshape(2, 1) if spec.use_intent_gate else None
+    return completed, gate
 
 
 def vader_lexicon() -> dict[str, float]:
@@ -514,6 +533,21 @@ def vader_lexicon() -> dict[str, float]:
                 lexicon[parts[0]] = max(-4.0, min(4.0, value))
     # The bundle stores valences as float16: train on exactly the values the analyzer will see.
     return {word: float(np.float16(value)) for word, value in lexicon.items()}
+
+
+ZH_LEXICON = PACKAGE_DIR / "training/zh_lexicon.tsv"
+
+
+def zh_lexicon() -> dict[str, float]:
+    """Our own Chinese valence list (`training/zh_lexicon.tsv`, written by the crisiswatch team; -3..3):
+    everyday praise and complaint words and current internet slang ("yyds", "避雷") that the 2013 Weibo
+    and review data cannot teach. Valences as float16, like the English lexicon."""
+    lexicon: dict[str, float] = {}
+    for line in ZH_LEXICON.read_text(encoding="utf-8").splitlines()[1:]:
+        word, _, value = line.partition("\t")
+        if word.strip() and value.strip():
+            lexicon[word.strip().lower()] = float(np.float16(float(value)))
+    return lexicon
 
 
 def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[ModelSpec]]:
@@ -550,6 +584,8 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
                 soft_neutral=bool(entry.get("soft_neutral", False)),
                 intent=bool(entry.get("intent", False)),
                 use_intent_inputs=bool(entry.get("intent_inputs", False)),
+                use_intent_gate=bool(entry.get("intent_gate", False)),
+                intent_ngrams=bool(entry.get("intent_ngrams", True)),
             )
         )
     return str(recipe["version"]), specs
@@ -564,13 +600,15 @@ def featurizers_for(
     featurizers: dict[str, HashedFeaturizer] = {}
     for lang in sorted({spec.lang for spec in specs}):
         wants_lexicon = any(spec.use_lexicon for spec in specs if spec.lang == lang)
-        if wants_lexicon and lang != "en":
-            raise TrainingError(f"no lexicon is available for {lang!r}")
+        lexicon = None
+        if wants_lexicon:
+            lexicon = vader_lexicon() if lang == "en" else zh_lexicon()
         featurizers[lang] = HashedFeaturizer(
             lang,
             bits[lang],
             DEFAULT_MAX_N[lang],
-            vader_lexicon() if wants_lexicon else None,
+            lexicon,
             intent=any(spec.intent for spec in specs if spec.lang == lang),
+            intent_ngrams=all(spec.intent_ngrams for spec in specs if spec.lang == lang and spec.intent),
         )
     return featurizers

@@ -1,0 +1,110 @@
+"""Regressions for the text errors that made false pages in replay (bench/results/replay.md, issue 4).
+
+Information questions are not negative, praise is not a complaint (also when it is phrased with negated
+complaint words or current slang), a shrug is not a complaint; real complaints still are. The replay
+strings come first in each list, then variants written for this test. None of these sentences is in the
+training templates (`detectors/text/own_training.py`; a test below checks): the shipped models must get
+them from their features (Chinese lexicon with negation, intent flags and gate), not from memorising them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from crisiswatch.detectors.text import TextAnalyzer
+from crisiswatch.detectors.text.features import HashedFeaturizer
+from crisiswatch.detectors.text.own_training import rows as own_rows
+
+INFORMATION_QUESTIONS = [
+    "星辰手机在广州有网点吗？",
+    "#KuaiDa Express#在北京有网点吗？",
+    "星辰手机在杭州有网点吗？",
+    "青柠外卖在深圳有自提点吗？",
+    "请问蓝鲸银行在成都有营业厅吗？",
+]
+PRAISE = [
+    ("青柠的外卖订单yyds", "zh"),
+    ("一直很喜欢@快达快递官方，这次也没失望", "zh"),
+    ("never lets me down. Great parcel again.", "en"),
+    ("星辰手机的新耳机yyds，音质太好了", "zh"),
+    ("又一次没让我失望，快达快递真靠谱", "zh"),
+    ("Acme never disappoints, another great delivery.", "en"),
+]
+# Known gap (2026.11.6): "prices went up again" is what the complaint data calls a complaint (price rises
+# are billing complaints there, and "again" is a strong cue), so our shrug rows do not outweigh it: P 0.79.
+SHRUG_STILL_COMPLAINT = pytest.mark.xfail(
+    strict=True, reason="price rise + 'again' still reads as a complaint; see bench/results/text.md"
+)
+SHRUGS = [
+    pytest.param("prices went up again. Meh.", marks=SHRUG_STILL_COMPLAINT),
+    pytest.param("Prices went up again. Meh", marks=SHRUG_STILL_COMPLAINT),
+    "Fares went up a little. Meh.",
+    "Acme changed the packaging. It is fine, I guess.",
+]
+COMPLAINTS = [
+    ("快递三天没到，客服不理人", "zh"),
+    ("星辰手机用了一周就黑屏，售后推来推去，太失望了", "zh"),
+    ("青柠外卖又超时一个小时，饭都凉了，差评", "zh"),
+    ("为什么我的快递三天了还没到？", "zh"),
+    ("@NorthwindAir lost my bag and nobody answers", "en"),
+    ("Prices went up again and the app keeps crashing. Unacceptable.", "en"),
+    ("Why has my refund still not arrived??", "en"),
+]
+
+
+@pytest.mark.parametrize("text", INFORMATION_QUESTIONS)
+def test_information_questions_are_not_negative_complaints(analyzer: TextAnalyzer, text: str) -> None:
+    result = analyzer.analyze(text, "zh")
+    assert result.sentiment_label != "negative", result
+    assert result.complaint_probability is not None and result.complaint_probability < 0.5, result
+
+
+@pytest.mark.parametrize(("text", "lang"), PRAISE)
+def test_praise_is_not_a_complaint(analyzer: TextAnalyzer, text: str, lang: str) -> None:
+    result = analyzer.analyze(text, lang)
+    assert result.sentiment_label == "positive", result
+    assert result.complaint_probability is not None and result.complaint_probability < 0.5, result
+
+
+@pytest.mark.parametrize("text", SHRUGS)
+def test_a_shrug_is_not_a_negative_complaint(analyzer: TextAnalyzer, text: str) -> None:
+    result = analyzer.analyze(text, "en")
+    assert result.complaint_probability is not None and result.complaint_probability < 0.5, result
+
+
+@pytest.mark.parametrize(("text", "lang"), COMPLAINTS)
+def test_complaints_stay_negative_complaints(analyzer: TextAnalyzer, text: str, lang: str) -> None:
+    result = analyzer.analyze(text, lang)
+    assert result.sentiment_label == "negative", result
+    assert result.complaint_probability is not None and result.complaint_probability >= 0.5, result
+
+
+def test_regression_sentences_are_not_training_rows() -> None:
+    shrugs = [s if isinstance(s, str) else s.values[0] for s in SHRUGS]
+    texts = INFORMATION_QUESTIONS + shrugs + [t for t, _ in PRAISE + COMPLAINTS]
+    trained = {row[0] for lang in ("en", "zh") for row in own_rows(lang)}
+    assert not set(texts) & trained
+
+
+def test_chinese_lexicon_negation_flips_and_slang_counts() -> None:
+    featurizer = HashedFeaturizer("zh", 12, 2, {"失望": -2.0, "yyds": 3.0, "满意": 2.0}, intent=True)
+    dense = featurizer.batch(
+        ["这次也没失望", "太失望了", "外卖yyds", "不太满意", "非常满意", "失望，不过还行"]
+    ).dense
+    assert dense is not None
+    positive_sum, negative_sum = dense[:, 0], dense[:, 1]
+    assert positive_sum[0] > 0 and negative_sum[0] == 0  # 没 + 失望: damped and flipped
+    assert negative_sum[1] < 0 and positive_sum[1] == 0
+    assert positive_sum[2] > 0  # Latin slang inside Chinese text
+    assert negative_sum[3] < 0  # 不太 + 满意
+    assert positive_sum[4] > 0  # 非常 is not a negator
+    assert negative_sum[5] < 0  # the negator after the word (and across a comma) does not count
+
+
+def test_question_tokens_leave_the_ngrams_only_with_separate_intent_flags() -> None:
+    separate = HashedFeaturizer("zh", 12, 2, intent=True, intent_ngrams=False)
+    batch = separate.batch(["有网点吗？", "有网点"])
+    assert batch.intent is not None and batch.intent[0].tolist() == [1.0, 0.0]
+    assert batch.index_lists()[0] == batch.index_lists()[1]
+    inline = HashedFeaturizer("zh", 12, 2, intent=True)
+    assert inline.batch(["有网点吗？"]).index_lists()[0] != inline.batch(["有网点"]).index_lists()[0]
