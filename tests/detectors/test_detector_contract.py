@@ -252,20 +252,7 @@ def test_engine_loads_version_1_states_and_carries_on(stream):
     from test_contract import run as run_engine
 
     fixture = _v1_fixture()[stream]
-    engine = DetectionEngine(DetectorsConfig())
-    for root, state in fixture["cascades"].items():
-        assert state["v"] == 1
-        engine.load_cascade_state(root, state)
-    for brand, state in fixture["brands"].items():
-        assert state["v"] == 1
-        engine.load_brand_state(brand, state)
-    # a reloaded state is written in the current version and round-trips
-    for root in fixture["cascades"]:
-        state = engine.cascade_state(root)
-        assert state is not None and state["v"] == 3
-        again = DetectionEngine(DetectorsConfig())
-        again.load_cascade_state(root, json.loads(json.dumps(state)))
-        assert again.cascade_state(root) == state
+    engine = _load_old_states(fixture, version=1)
     steps = STREAMS[stream]()[fixture["split_step"] :]
     _, rest = run_engine(steps, engine)
     seen = sorted({(a.detector, a.severity or "normal") for a in rest})
@@ -293,18 +280,7 @@ def test_engine_loads_version_2_cascade_states_and_carries_on_identically(stream
     from test_contract import run as run_engine
 
     fixture = json.loads((DATA / "state_v2.json").read_text())[stream]
-    engine = DetectionEngine(DetectorsConfig())
-    for root, state in fixture["cascades"].items():
-        assert state["v"] == 2
-        engine.load_cascade_state(root, state)
-    for brand, state in fixture["brands"].items():
-        engine.load_brand_state(brand, state)
-    for root in fixture["cascades"]:
-        state = engine.cascade_state(root)
-        assert state is not None and state["v"] == 3
-        again = DetectionEngine(DetectorsConfig())
-        again.load_cascade_state(root, json.loads(json.dumps(state)))
-        assert again.cascade_state(root) == state
+    engine = _load_old_states(fixture, version=2)
     steps = _chunked(STREAMS[stream](), fixture["chunk"])[fixture["split_step"] :]
     _, rest = run_engine(steps, engine)
     assert [list(key(a)) for a in rest] == fixture["expected_after"]
@@ -365,3 +341,21 @@ def test_forward_surge_state_keeps_the_exposure_reference_when_it_is_not_the_new
     assert copy.to_state() == original.to_state()
     later = [make_post(f"g{i}", T0 + 130 + i * 7, root_id="r1", followers=10 * i) for i in range(40)]
     assert [original.update(p)[2:5] for p in later] == [copy.update(p)[2:5] for p in later]
+
+
+def _load_old_states(fixture: dict[str, Any], version: int) -> DetectionEngine:
+    """An engine holding a fixture's old-version cascade and brand states; each reloaded cascade state is
+    written in the current version (3) and round-trips."""
+    engine = DetectionEngine(DetectorsConfig())
+    for root, state in fixture["cascades"].items():
+        assert state["v"] == version
+        engine.load_cascade_state(root, state)
+    for brand, state in fixture["brands"].items():
+        engine.load_brand_state(brand, state)
+    for root in fixture["cascades"]:
+        state = engine.cascade_state(root)
+        assert state is not None and state["v"] == 3
+        again = DetectionEngine(DetectorsConfig())
+        again.load_cascade_state(root, json.loads(json.dumps(state)))
+        assert again.cascade_state(root) == state
+    return engine
