@@ -388,6 +388,7 @@ class Worker:
                     self.watchdog,
                     self.assigned_post_partitions,
                     check_every_s=max(1.0, self.watchdog.stall_s / 4),
+                    before_exit=dump_tasks,
                 )
 
         @app.timer(interval=COMMIT_GAP_CHECK_S)

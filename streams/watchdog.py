@@ -103,8 +103,12 @@ def kafka_end_offsets(
 
 
 async def run_watchdog(
-    watchdog: ProgressWatchdog, assigned: Callable[[], set[int]], check_every_s: float
+    watchdog: ProgressWatchdog,
+    assigned: Callable[[], set[int]],
+    check_every_s: float,
+    before_exit: Callable[[], None] | None = None,
 ) -> None:
+    """`before_exit` runs just before the exit (the worker logs every task's stack: where it hung)."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(check_every_s)
@@ -119,6 +123,9 @@ async def run_watchdog(
                 watchdog.stall_s,
                 stalled,
             )
+            if before_exit is not None:
+                with contextlib.suppress(Exception):
+                    before_exit()
             logging.shutdown()
             os._exit(EXIT_STALLED)
 

@@ -190,21 +190,48 @@ def check_applied_once(bootstrap: str, config: WorkerConfig, workers: Sequence[W
     )
 
 
-def wait_committed(bootstrap: str, config: WorkerConfig, what: str, workers: list[WorkerProcess]) -> None:
-    """Wait until the group committed all its input.
+class Supervised:
+    """The supervisor's part (systemd, Kubernetes, the compose restart policy): a worker that exits with
+    the watchdog's status 3 (no progress with input waiting) is started again under the same config.
+    Any other exit fails the test. `restarts` tells how often that was needed."""
+
+    def __init__(self, config: WorkerConfig, name: str) -> None:
+        self.config = config
+        self.name = name
+        self.restarts = 0
+        self.worker = WorkerProcess(config, name).start()
+
+    def poll(self) -> WorkerProcess:
+        process = self.worker.process
+        if process is not None and process.poll() is not None:
+            assert process.returncode == 3, self.worker.log_tail()
+            self.restarts += 1
+            self.worker = WorkerProcess(self.config, f"{self.name}{self.restarts}").start()
+        return self.worker
+
+
+def wait_committed(
+    bootstrap: str,
+    config: WorkerConfig,
+    what: str,
+    workers: list[WorkerProcess],
+    supervised: Supervised | None = None,
+) -> None:
+    """Wait until the group committed all its input (restarting `supervised` when its watchdog exits it).
 
     Stalls seen before: an agent that raised left its record unacknowledged (now dead-lettered as
     processing_error), and records Faust never delivered after a rebalance held commits back (now sought
     back to by the commit-gap repair). On failure the report has the uncommitted partitions, the workers'
     /stats (flow state), their rebalance log lines and a dump of every asyncio task (SIGUSR1).
     """
+
+    def done() -> bool:
+        if supervised is not None:
+            workers[:] = [supervised.poll()]
+        return committed_everything(bootstrap, config)
+
     try:
-        wait_until(
-            lambda: committed_everything(bootstrap, config),
-            float(os.environ.get("CW_COMMIT_WAIT_S", 240)),
-            what,
-            workers,
-        )
+        wait_until(done, float(os.environ.get("CW_COMMIT_WAIT_S", 240)), what, workers)
     except AssertionError as error:
         stats = [worker.stats() for worker in workers if worker.alive()]
         for worker in workers:
@@ -222,6 +249,7 @@ def wait_committed(bootstrap: str, config: WorkerConfig, what: str, workers: lis
             f"commits stalled: uncommitted={lagging} stats={stats} log={key_log_lines(workers)} "
             f"tasks={dumps[-150:]} {str(error)[:2000]}"
         ) from None
+
 
 
 def split_stream() -> tuple[list[bytes], list[bytes]]:
@@ -302,10 +330,18 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(
     )
     assert any(key[2] == planted.SURGE_ROOT for key in expected)
 
-    config = WorkerConfig(bootstrap=kafka_bootstrap, directory=tmp_path / "pair", brands=planted.BRAND_CONFIG)
+    # The survivor runs under a supervisor: about one run in ten, Faust fetches nothing from the partitions
+    # it takes over (not root-caused; bench/results/load.md), the watchdog exits it and it is restarted.
+    config = WorkerConfig(
+        bootstrap=kafka_bootstrap,
+        directory=tmp_path / "pair",
+        brands=planted.BRAND_CONFIG,
+        extra={"kafka": {"watchdog_stall_s": 30}},
+    )
     config.directory.mkdir()
     create_topic(kafka_bootstrap, config.posts_topic, partitions=4)
-    one = WorkerProcess(config, "one").start()
+    survivor = Supervised(config, "one")
+    one = survivor.worker
     two = WorkerProcess(config, "two").start()
     try:
         one.wait_ready()
@@ -329,11 +365,12 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(
         )
         two.kill()
         produce(kafka_bootstrap, config.posts_topic, encoded[half:])
-        wait_committed(kafka_bootstrap, config, "survivor committed everything", [one])
+        wait_committed(kafka_bootstrap, config, "survivor committed everything", [one], survivor)
         time.sleep(2)
-        check_applied_once(kafka_bootstrap, config, [one, two])
+        check_applied_once(kafka_bootstrap, config, [survivor.worker, two])
+        print(f"failover: {survivor.restarts} watchdog restart(s) of the survivor")
     finally:
-        one.terminate()
+        survivor.worker.terminate()
         two.kill()
     got_events = [json.loads(m.value) for m in read_topic(kafka_bootstrap, config.alerts_topic)]
     got = incident_set(got_events)
@@ -353,12 +390,11 @@ def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Pa
     )
     create_topic(bootstrap, config.posts_topic, partitions=config.partitions)
     first, second = split_stream()
-    worker = WorkerProcess(config, "w").start()
-    restarts = 0
+    supervised = Supervised(config, "w")
     try:
-        worker.wait_ready()
+        supervised.worker.wait_ready()
         produce(bootstrap, config.posts_topic, first)
-        worker.wait_for(lambda s: s.get("consumed", 0) >= len(first), what="first half")
+        supervised.worker.wait_for(lambda s: s.get("consumed", 0) >= len(first), what="first half")
         own_kafka_broker.stop()
         time.sleep(3)
         own_kafka_broker.start()
@@ -366,24 +402,19 @@ def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Pa
         produce(bootstrap, config.posts_topic, second)
 
         def resumed() -> bool:
-            nonlocal worker, restarts
-            if worker.process is not None and worker.process.poll() is not None:
-                # The supervisor's part: a worker that exits (watchdog, status 3) is started again.
-                assert worker.process.returncode == 3, worker.log_tail()
-                restarts += 1
-                worker = WorkerProcess(config, f"w{restarts}").start()
+            supervised.poll()
             try:
                 return committed_everything(bootstrap, config)
             except Exception:  # noqa: BLE001 - the broker may still be electing leaders
                 return False
 
-        wait_until(resumed, 240, "all input committed after the broker restart", [worker])
+        wait_until(resumed, 240, "all input committed after the broker restart", [supervised.worker])
         recovery_s = time.monotonic() - restarted_at
         assert surge_events(bootstrap, config), "the surge still fires"
-        check_applied_once(bootstrap, config, [worker])
-        print(f"resumed {recovery_s:.1f} s after the broker came back, {restarts} watchdog restart(s)")
+        check_applied_once(bootstrap, config, [supervised.worker])
+        print(f"resumed {recovery_s:.1f} s after the broker came back, {supervised.restarts} watchdog restart(s)")
     finally:
-        worker.terminate()
+        supervised.worker.terminate()
 
 
 def test_bad_config_on_reload_is_refused_and_the_old_one_keeps_running(
