@@ -221,6 +221,7 @@ def train_main(argv: list[str]) -> int:
                 stack_scale=previous.stack_scale if previous else 0.3,
                 use_keywords=previous.keywords is not None if previous else False,
                 soft_neutral=bool(base.meta["models"].get(name, {}).get("info_soft_neutral", False)),
+                neutral_target=float(base.meta["models"].get(name, {}).get("info_neutral_target", 0.5)),
             )
             if args.lang not in featurizers:
                 featurizers.update(featurizers_for([spec]))

@@ -5,7 +5,7 @@ text:
   model_manifest: null          # path to a retrained manifest.json; null = the shipped weights
   cache_size: 65536             # analyses remembered by hash of normalised own text (reposts repeat)
   max_chars: 2000               # longer texts are cut before scoring
-  zh_neutral_band: [0.35, 0.65] # Chinese has no neutral class: P(negative) inside this band is "neutral"
+  zh_neutral_band: [0.2, 0.65]  # Chinese has no neutral class: P(negative) inside this band is "neutral"
   complaint_threshold: 0.5      # P(complaint) at or above this is a complaint
   default_categories: true      # keep the shipped categories; false = only the ones below
   categories:                   # name -> keywords; replaces a shipped category of the same name
@@ -67,7 +67,7 @@ class TextConfig:
     model_manifest: str | None = None
     cache_size: int = 65536
     max_chars: int = 2000
-    zh_neutral_band: tuple[float, float] = (0.35, 0.65)
+    zh_neutral_band: tuple[float, float] = (0.2, 0.65)
     complaint_threshold: float = 0.5
     categories: tuple[CategoryRule, ...] = field(default_factory=lambda: DEFAULT_CATEGORIES)
 

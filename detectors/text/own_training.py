@@ -1,5 +1,5 @@
-"""Our own training sentences: neutral questions, informational posts, complaint questions, praise and (en)
-mild shrugs.
+"""Our own training sentences: neutral questions, informational posts, complaint questions, praise, (en)
+mild shrugs, short reactions and (en) churn complaints and their loyal counterparts.
 
 None of the shared data sets has neutral questions: in Weibo and the review sets nearly every question is
 rhetorical and negative ("这也叫外卖吗？"), so a model trained on them alone reads "吗？" as anger and pages
@@ -17,8 +17,18 @@ and, in English, mild shrugs about a change ("a bit pricier now, oh well": `neut
 team's labelling rule for paging is that a shrug is not a grievance). New kinds are generated after the old
 ones, so the earlier rows are unchanged.
 
+Since 2026.11.7, in both languages, short `reaction`s that carry no judgement (acknowledgements, fillers,
+bookmarking, following along, giveaway cheers, tagging a friend, asking for updates: "了解了", "蹲后续", "码住",
+"冲冲冲", "got it", "following", "any update?", "entered!": `neutral`, not complaints — on Weibo such
+comments are everywhere, and the polarity data read many of them as negative), and in English `churn`
+(repeated failure and leaving: "lost my bag again", "third time", "never showed up", "switching to X for
+good", "half the size for more money", "found glass in my salad": `negative`, complaints) with its
+counterpart `loyal` (the same words in praise: "on time again", "switched to X for good, best decision":
+`positive`, not complaints). The Chinese models already read repeated failure and leaving as complaints,
+so there are no Chinese churn rows.
+
 Columns: `text`, `sentiment` (`neutral`, `negative` or `positive`), `is_complaint` (`0`/`1`), `kind`
-(`question`, `info`, `complaint_question`, `praise` or `mild`).
+(`question`, `info`, `complaint_question`, `praise`, `mild`, `reaction`, `churn` or `loyal`).
 """
 
 from __future__ import annotations
@@ -28,7 +38,16 @@ import sys
 from pathlib import Path
 
 SEED = 20261124
-COUNTS = {"question": 420, "info": 140, "complaint_question": 260, "praise": 240, "mild": 100}
+COUNTS = {
+    "question": 420,
+    "info": 140,
+    "complaint_question": 260,
+    "praise": 240,
+    "mild": 100,
+    "reaction": 240,
+    "churn": 200,
+    "loyal": 200,
+}
 
 
 def _split(items: str) -> list[str]:
@@ -326,12 +345,210 @@ _EN_FRAMES: dict[str, list[str]] = {
     ],
 }
 
+# Fillers only the newer kinds use (2026.11.7). They are kept apart from `_ZH`/`_EN` because `_fill` draws
+# one value per filler key: new keys there would change every earlier row.
+_ZH_MORE: dict[str, list[str]] = {
+    "ack": _split(
+        "了解了|了解|嗯嗯|嗯|好的|好滴|收到|收到收到|已阅|知道了|明白了|懂了|原来如此|学到了|涨知识了|get了|ok|好哒|噢噢|哦哦"
+    ),
+    "follow": _split(
+        "mark|码住|码一下|蹲|蹲后续|蹲一个|坐等后续|前排|沙发|路过|围观|吃瓜|看看|来看看|先码|插眼|留个脚印|打卡|马克一下|先收藏"
+    ),
+    "cheer": _split(
+        "冲冲冲|冲|许愿|已参与|参与一下|来了来了|来了|转发|转发一下|求中|好运|锦鲤附体|支持|加油|转发抽奖|接好运|分母来了|陪跑"
+    ),
+    "laugh": _split("哈哈哈|哈哈哈哈|哈哈|666|6666|笑死|hhh|233|hhhh|笑不活了"),
+    "update": _split("有后续吗|后续呢|怎么样了|更新了吗|求更新|等更新|然后呢|最后怎么样了|还有下文吗"),
+    "friend": _split("快来|来看|一起|你看这个|来围观|快看|一起参与|看这个"),
+    "end": [
+        "",
+        "",
+        "！",
+        "!",
+        "～",
+        "~",
+        "。",
+        "…",
+        "！！",
+        "[doge]",
+        "[允悲]",
+        "[哈哈]",
+        "[心]",
+        "🙏",
+        "😂",
+        "👀",
+        "🐶",
+    ],
+    "mention": _split("@小明|@阿杰|@momo|@橙子同学|@王小二|@lily|@一只猫|@大鹏"),
+}
+
+_EN_MORE: dict[str, list[str]] = {
+    "ack": _split(
+        "got it|noted|ok|okay|ok thanks|understood|makes sense|fair enough|cool|gotcha|thanks for the info|"
+        "good to know|TIL|ah I see|oh I see|interesting|hmm|huh|lol|lmao|haha|wow|oh|same|this|true|"
+        "right|ok noted|thanks|yep"
+    ),
+    "follow": _split(
+        "following|bookmarking|saving this|bumping|subscribed|watching this|commenting to follow|"
+        "here for the comments|following for updates|saving for later|reading the thread now|"
+        "following this one|keeping an eye on this|bookmarked"
+    ),
+    "ask": _split(
+        "any update?|any updates?|update?|what happened next?|any news?|same question|same question here|"
+        "also wondering|asking for a friend|did this get sorted?|any news on this?|so what happened?|"
+        "has anyone heard back?|is there an update yet?"
+    ),
+    "cheer": _split(
+        "entered!|done!|entered, good luck everyone|good luck everyone|fingers crossed|count me in|in!|"
+        "shared!|retweeted|🤞|me please|pick me|entered and shared|good luck all|hoping to win|done and done"
+    ),
+    "friend": _split(
+        "look at this|you need to see this|check this out|thoughts?|this is you|we should enter|"
+        "saw this and thought of you|look|come see"
+    ),
+    "mention": _split("@jamie_k|@sam|@lena_m|@mikeb|@the_real_tom|@priya|@dani|@ollie99"),
+    "end": ["", "", "!", ".", "!!", " 😂", " 👀", " 🙏", " lol", "...", " haha"],
+    "handle": _split(
+        "@Acme|@Northwind|@BlueJet|@Parcelo|@Zenbank|@SkylineAir|@FreshCart|@VoltMobile|@HomeNest|"
+        "@Quickship|@Roastery|@Swiftride|@LumenBank|@OrbitCable"
+    ),
+    "thing": _split(
+        "bag|suitcase|parcel|package|order|luggage|booking|reservation|delivery|coffee order|"
+        "grocery order|prescription|return|laptop repair"
+    ),
+    "failed": _split(
+        "lost my {thing}|cancelled my {thing}|messed up my {thing}|double charged me|delayed my flight|"
+        "sent the wrong {thing}|lost my {thing}|cut my internet|bumped me off the flight|forgot my {thing}"
+    ),
+    "count": _split(
+        "third time|fourth time|second time this month|third time this year|fifth time|third time in a row|"
+        "second week running"
+    ),
+    "leave": _split(
+        "Switching to {brand2} for good.|Moving to {brand2}.|Done with you, going to {brand2}.|"
+        "Taking my business to {brand2}.|Cancelling my membership.|Never again.|I'm done.|"
+        "Closing my account.|Goodbye for good.|Not using you again.|Cancelled my subscription.|"
+        "Switching to {brand2} for good|Going with {brand2} from now on.|Done. Switching.|"
+        "That's it, I'm out.|Lost a customer."
+    ),
+    "waited": _split(
+        "6 hours|all day|two days|11 hours|the whole morning|since 8am|four hours|all afternoon"
+    ),
+    "tail": _split(
+        "Zero notice.|No call, no text.|Not even an apology.|Unbelievable.|Nobody told me anything.|"
+        "No notice at all|Nobody called.|Day off wasted."
+    ),
+    "found": _split(
+        "a piece of glass|a hair|a bug|a piece of plastic|a screw|mould|a dead fly|a piece of metal|a staple"
+    ),
+    "inside": _split(
+        "my salad|my sandwich|my coffee|my burrito|my cereal|the packaging|my meal|my delivery|my order|my suitcase"
+    ),
+    "after": _split(
+        "Disgusting.|Is anyone else getting this?|Never ordering again.|Seriously?|Not okay.|"
+        "Who checks this stuff?|Is anyone else...|Gross."
+    ),
+    "smaller": _split(
+        "half the size it used to be|a third smaller than last year|way smaller than before|"
+        "noticeably smaller|half what it was"
+    ),
+    "pricier": _split(
+        "and costs more|and the price went up|for more money|and somehow costs more|but the price doubled"
+    ),
+}
+
+_ZH_FRAMES["reaction"] = [
+    "{ack}{end}",
+    "{follow}{end}",
+    "{cheer}{end}",
+    "{laugh}{end}",
+    "{update}{end}",
+    "{ack}，{follow}{end}",
+    "{follow}{follow2}{end}",
+    "{cheer}{cheer2}{end}",
+    "{mention} {friend}{end}",
+    "{mention} {cheer}{end}",
+    "{laugh}{end}{ack}",
+    "{follow}，{update}{end}",
+    "{ack}{ack2}{end}",
+    "{mention} {mention2} {friend}{end}",
+    "{cheer}{end} {mention}",
+    "{brand}{cheer}{end}",
+]
+
+_EN_FRAMES["reaction"] = [
+    "{ack}{end}",
+    "{follow}{end}",
+    "{ask}",
+    "{cheer}",
+    "{mention} {friend}{end}",
+    "tagging {mention}{end}",
+    "{ack}, {follow}{end}",
+    "{ack}. {ask}",
+    "{cheer} {mention} {mention2}",
+    "{ack} {ack2}{end}",
+    "{follow}. {ask}",
+    "{mention} {ack}{end}",
+    "{cheer} tagging {mention}",
+    "{ack}{end} {follow}",
+]
+
+# Repeated failure and leaving: `{failed}`, `{leave}` hold `{thing}`/`{brand}`/`{brand2}` themselves, so the
+# frame is filled twice (see `_fill`).
+_EN_FRAMES["churn"] = [
+    "{handle} {failed} AGAIN. {leave}",
+    "{brand} {failed}. {leave}",
+    "{handle} {failed}, {count}. {leave}",
+    "For the {count}, {brand} {failed}. {leave}",
+    "Waited {waited} at home for {brand} and they never showed up. {tail}",
+    "{brand} never showed up. Again. {leave}",
+    "{brand} {failed}. {count}. Never again.",
+    "Done with {brand}. They {failed} again.",
+    "Cancelling my {brand} membership, they {failed} for the {count}.",
+    "The {brand} {product} is {smaller} {pricier}.",
+    "{brand} {product}: {smaller} {pricier}. {leave}",
+    "Found {found} in {inside} from {brand}. {after}",
+    "{handle} found {found} in {inside}. {after}",
+    "{brand} cancelled on me with zero notice, {count}. {leave}",
+    "Never ordering from {brand} again, {count} they {failed}.",
+    "{handle} {count} you {failed}. I'm switching to {brand2}.",
+    "Booked {brand} for the morning, waited {waited}, nobody came. {tail}",
+    "Yep, {brand} {failed}. {count}. {leave}",
+]
+
+# The other side of `churn`: "again", "third time", "for good", "switching to" also come with praise and
+# loyalty; without these rows the churn rows taught that "again" alone is a complaint.
+_EN_FRAMES["loyal"] = [
+    "{brand} got my {thing} here early again. Love it.",
+    "Third order from {brand} this month, perfect again.",
+    "Switched to {brand} for good, best decision this year.",
+    "{handle} nailed it again, thank you!",
+    "{brand} sorted my {thing} in minutes again. Staying with you for good.",
+    "Moved from {brand2} to {brand} last year and never looked back.",
+    "For the {count}, {brand} delivered ahead of schedule. Impressed.",
+    "{brand} did it again, flawless {thing}.",
+    "Back with {brand} for good, they always deliver.",
+    "{handle} the {product} is even better than the last one, thanks again!",
+    "Renewed my {brand} membership again, worth every penny.",
+    "{brand} on time again. Never switching.",
+    "Once again {brand} came through, {thing} arrived in perfect shape.",
+    "{handle} you've done it again, best {thing} experience ever.",
+    "Again a great experience with {brand}. Will order again.",
+    "{brand} again proves why I'm a customer for good.",
+]
+
+_MORE = {"zh": _ZH_MORE, "en": _EN_MORE}
+_NEW_KINDS = ("reaction", "churn", "loyal")
+
 _LABELS = {
     "question": ("neutral", "0"),
     "info": ("neutral", "0"),
     "complaint_question": ("negative", "1"),
     "praise": ("positive", "0"),
     "mild": ("neutral", "0"),
+    "reaction": ("neutral", "0"),
+    "churn": ("negative", "1"),
+    "loyal": ("positive", "0"),
 }
 
 
@@ -342,7 +559,9 @@ def _fill(frame: str, fillers: dict[str, list[str]], rng: random.Random) -> str:
         values[key] = first
         # `{brand2}`, `{city2}`, `{option2}`: a second, different value of the same kind.
         values[f"{key}2"] = rng.choice([c for c in choices if c != first] or choices)
-    return frame.format(**values)
+    text = frame.format(**values)
+    # Fillers of the newer kinds may hold placeholders themselves (`lost my {thing}`); same values.
+    return text.format(**values) if "{" in text else text
 
 
 def rows(lang: str) -> list[tuple[str, str, str, str]]:
@@ -357,13 +576,14 @@ def rows(lang: str) -> list[tuple[str, str, str, str]]:
         if kind not in frames:
             continue  # e.g. no Chinese `mild` frames
         sentiment, is_complaint = _LABELS[kind]
+        kind_fillers = {**fillers, **_MORE[lang]} if kind in _NEW_KINDS else fillers
         made = 0
         attempts = 0
         # Every frame in turn, then fillers at random: each frame is used about equally often.
         while made < count and attempts < count * 20:
             frame = frames[kind][attempts % len(frames[kind])]
             attempts += 1
-            text = _fill(frame, fillers, rng)
+            text = _fill(frame, kind_fillers, rng)
             if text in seen:
                 continue
             seen.add(text)

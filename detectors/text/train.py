@@ -9,7 +9,8 @@ emotion posts) to `not_complaint` — weak supervision spelled as label maps.
 A source can carry a sample `weight`, live in the package (`in_project`: our own files under
 `detectors/text/training/`, not the data root) and be a `calibration` source: its rows only fit the two
 intent-input weights of a binary model after the main fit (see `ModelSpec.use_intent_inputs`). A binary
-sentiment model with `soft_neutral` reads `neutral` rows as "P(negative) = 0.5".
+sentiment model with `soft_neutral` reads `neutral` rows as "P(negative) = 0.5" (or the recipe's
+`neutral_target`).
 
 The output is a model bundle (npz of plain arrays + manifest with sha256); see `model.py`.
 """
@@ -94,9 +95,16 @@ class ModelSpec:
     # Added to the fitted bias: a prior correction when the training labels are known to be skewed
     # (the weakly supervised Chinese complaint labels miss many complaints).
     logit_offset: float = 0.0
-    # Binary sentiment (no neutral class): rows labelled `neutral` count half negative, half positive,
-    # i.e. they pull P(negative) towards 0.5, the middle of the neutral band.
+    # Binary sentiment (no neutral class): rows labelled `neutral` count `neutral_target` negative and the
+    # rest positive, i.e. they pull P(negative) towards `neutral_target` (0.5 unless the recipe says
+    # otherwise; 2026.11.7's Chinese model uses 0.2: the detectors count P >= 0.5 as negative, so neutral
+    # text must sit below it).
     soft_neutral: bool = False
+    neutral_target: float = 0.5
+    # The same for the neutral rows of the intent calibration (None: `neutral_target`). The Weibo data's
+    # flagged rows are mostly rhetorical, negative questions; pulling information questions far below 0.5
+    # flips them too (2026.11.7: Weibo development CV 0.829 -> 0.80 with 0.2 here).
+    calibration_neutral_target: float | None = None
     # The language's featurizer adds a question/grievance marker token (shared by the language's models).
     intent: bool = False
     # Append the two intent flags (information question, grievance question) as dense inputs (needs
@@ -343,9 +351,12 @@ def task_classes(spec: ModelSpec, labels: Sequence[str]) -> tuple[str, ...]:
 
 
 def soften(
-    texts: Sequence[str], labels: Sequence[str], weights: Sequence[float]
+    texts: Sequence[str], labels: Sequence[str], weights: Sequence[float], target: float = 0.5
 ) -> tuple[list[str], list[str], list[float]]:
-    """Each `neutral` row becomes a negative and a positive row of half its weight (target P = 0.5)."""
+    """Each `neutral` row becomes a negative row of `target` times its weight and a positive row of the
+    rest (target P(negative) = `target`, 0.5 by default)."""
+    if not 0.0 < target < 1.0:
+        raise TrainingError(f"neutral_target must be strictly between 0 and 1, got {target}")
     out_texts: list[str] = []
     out_labels: list[str] = []
     out_weights: list[float] = []
@@ -353,7 +364,7 @@ def soften(
         if label == "neutral":
             out_texts += [text, text]
             out_labels += ["negative", "positive"]
-            out_weights += [weight / 2, weight / 2]
+            out_weights += [weight * target, weight * (1.0 - target)]
         else:
             out_texts.append(text)
             out_labels.append(label)
@@ -383,7 +394,7 @@ def fit(
     weights on the `calibration` rows when given."""
     classes = task_classes(spec, labels)
     if len(classes) == 2 and spec.task == "sentiment":
-        texts, labels, weights = soften(texts, labels, weights)
+        texts, labels, weights = soften(texts, labels, weights, spec.neutral_target)
     counts = {k: labels.count(k) for k in classes}
     sample_weight = np.asarray(weights, dtype=np.float64)
     raw, dense, describe = stacked_dense(spec, featurizer, prepare(texts), trained or {})
@@ -441,6 +452,11 @@ def fit(
         "info_scaling": spec.scaling,
         "info_logit_offset": spec.logit_offset,
         **({"info_soft_neutral": True} if spec.soft_neutral else {}),
+        **(
+            {"info_neutral_target": spec.neutral_target}
+            if spec.soft_neutral and spec.neutral_target != 0.5
+            else {}
+        ),
     }
 
 
@@ -470,7 +486,12 @@ def _calibrate_intent(
     texts, labels, weights = calibration
     classes = task_classes(spec, labels)
     if spec.task == "sentiment":
-        texts, labels, weights = soften(texts, labels, weights)
+        target = (
+            spec.neutral_target
+            if spec.calibration_neutral_target is None
+            else spec.calibration_neutral_target
+        )
+        texts, labels, weights = soften(texts, labels, weights, target)
     raw, dense, _ = stacked_dense(spec, featurizer, prepare(texts), trained)
     at = _intent_columns(spec)
     assert dense is not None and at is not None
@@ -582,6 +603,12 @@ def load_recipe(path: str | Path, data_root: str | Path) -> tuple[str, list[Mode
                 use_keywords=bool(entry.get("keywords", False)),
                 logit_offset=float(entry.get("logit_offset", 0.0)),
                 soft_neutral=bool(entry.get("soft_neutral", False)),
+                neutral_target=float(entry.get("neutral_target", 0.5)),
+                calibration_neutral_target=(
+                    float(entry["calibration_neutral_target"])
+                    if "calibration_neutral_target" in entry
+                    else None
+                ),
                 intent=bool(entry.get("intent", False)),
                 use_intent_inputs=bool(entry.get("intent_inputs", False)),
                 use_intent_gate=bool(entry.get("intent_gate", False)),

@@ -12,7 +12,7 @@ from crisiswatch.detectors.text.config import CONFIG_SCHEMA, TextConfig
 def test_empty_section_is_valid_and_schema_accepts_it() -> None:
     config = TextConfig.from_mapping({})
     jsonschema.validate({}, CONFIG_SCHEMA)
-    assert config.zh_neutral_band == (0.35, 0.65)
+    assert config.zh_neutral_band == (0.2, 0.65)
     assert {rule.name for rule in config.categories} >= {"delivery", "safety", "privacy"}
 
 

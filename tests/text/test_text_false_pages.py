@@ -30,8 +30,10 @@ PRAISE = [
     ("又一次没让我失望，快达快递真靠谱", "zh"),
     ("Acme never disappoints, another great delivery.", "en"),
 ]
-# Known gap (2026.11.6): "prices went up again" is what the complaint data calls a complaint (price rises
-# are billing complaints there, and "again" is a strong cue), so our shrug rows do not outweigh it: P 0.79.
+# Known gap (2026.11.6, still in 2026.11.7): "prices went up again" is what the complaint data calls a
+# complaint (price rises are billing complaints there, and "again" is a strong cue), so our shrug rows do
+# not outweigh it: P(complaint) 0.81 in 2026.11.6, 0.90 in 2026.11.7 (whose churn rows make "again" with a
+# change for the worse a stronger complaint cue).
 SHRUG_STILL_COMPLAINT = pytest.mark.xfail(
     strict=True, reason="price rise + 'again' still reads as a complaint; see bench/results/text.md"
 )
@@ -49,6 +51,73 @@ COMPLAINTS = [
     ("@NorthwindAir lost my bag and nobody answers", "en"),
     ("Prices went up again and the app keeps crashing. Unacceptable.", "en"),
     ("Why has my refund still not arrived??", "en"),
+]
+
+# Bundle 2026.11.7. Short reactions carry no judgement: the detectors must not count them as negative
+# (P(negative) >= 0.5 or P(complaint) >= 0.5 is negative for them). The replay's strings first, then
+# variants written for this test (none is a training row). Known gaps are strict xfails: a one- or
+# two-word reaction is decided by a handful of character n-grams, and some of them (结果, 这样) are
+# negative in the Weibo data.
+REACTION_GAP = pytest.mark.xfail(
+    strict=True, reason="2026.11.7 still reads it as negative (P 0.58-0.61); see bench/results/text.md"
+)
+REACTIONS = [
+    ("了解了", "zh"),
+    ("mark", "zh"),
+    ("看看", "zh"),
+    ("已参与！", "zh"),
+    ("冲冲冲", "zh"),
+    ("原来如此", "zh"),
+    ("蹲", "zh"),
+    ("嗯嗯", "zh"),
+    ("来了来了", "zh"),
+    ("收到", "zh"),
+    ("了解了解", "zh"),
+    ("收到，谢谢", "zh"),
+    ("马克", "zh"),
+    pytest.param("蹲一下结果", "zh", marks=REACTION_GAP),
+    ("已参与，求好运", "zh"),
+    pytest.param("原来是这样", "zh", marks=REACTION_GAP),
+    ("来啦来啦", "zh"),
+    ("前排围观", "zh"),
+    ("学习了", "zh"),
+    ("哈哈哈哈哈哈", "zh"),
+    ("@小红 快看这个", "zh"),
+    ("等一个后续", "zh"),
+    ("mark一下", "zh"),
+    ("路过路过", "zh"),
+    ("好的好的", "zh"),
+    ("noted, thanks!", "en"),
+    ("following this thread", "en"),
+    ("any updates on this one?", "en"),
+    ("entered, fingers crossed 🤞", "en"),
+    ("@dan_p look at this one", "en"),
+    ("hmm ok", "en"),
+    ("interesting thread", "en"),
+    ("same here", "en"),
+    ("bookmarking for later", "en"),
+    ("good luck to everyone entering!", "en"),
+    ("lol same", "en"),
+    ("got it, thanks", "en"),
+]
+# Repeated failure and leaving ("again", "third time", "switching to X for good", "never showed up") are
+# complaints; before 2026.11.7 they read as neither negative nor complaints (P 0.1-0.25).
+CHURN_COMPLAINTS = [
+    "@SkyLarkAir lost my flight AGAIN. Switching to #NorthwindAir for good.",
+    "@northwindair lost my suitcase AGAIN. Switching to voltedge for good.",
+    "ByteBrew lost my flat white AGAIN. Switching to Northwind Air for good",
+    "Waited 11 hours at home for ByteBrew and they never showed up. Zero notice",
+    "the suitcase is half the size it used to be and costs more",
+    "Found a piece of metal in my suitcase from SkyLark Airlines. Is anyone else...",
+    "@BlueJet lost my luggage AGAIN. Moving to Skyline Air for good.",
+    "Quickship lost my parcel for the third time. I'm switching to Parcelo.",
+    "FreshCart never turned up again, no notice whatsoever. Done with them.",
+    pytest.param(
+        "The Roastery muffin is half the size it was last year and costs more",
+        marks=pytest.mark.xfail(strict=True, reason="2026.11.7: complaint 0.45 (the suitcase variant: 0.58)"),
+    ),
+    "Found glass in my FreshCart salad. Is anyone else getting this?",
+    "Third time this month Volt Mobile cut my internet. Cancelling my contract.",
 ]
 
 
@@ -79,9 +148,25 @@ def test_complaints_stay_negative_complaints(analyzer: TextAnalyzer, text: str, 
     assert result.complaint_probability is not None and result.complaint_probability >= 0.5, result
 
 
+@pytest.mark.parametrize(("text", "lang"), REACTIONS)
+def test_reactions_are_not_negative_for_the_detectors(analyzer: TextAnalyzer, text: str, lang: str) -> None:
+    result = analyzer.analyze(text, lang)
+    assert result.negative_probability is not None and result.negative_probability < 0.5, result
+    assert result.sentiment_label != "negative", result
+    assert result.complaint_probability is not None and result.complaint_probability < 0.5, result
+
+
+@pytest.mark.parametrize("text", CHURN_COMPLAINTS)
+def test_repeated_failure_and_leaving_are_complaints(analyzer: TextAnalyzer, text: str) -> None:
+    result = analyzer.analyze(text, "en")
+    assert result.complaint_probability is not None and result.complaint_probability >= 0.5, result
+
+
 def test_regression_sentences_are_not_training_rows() -> None:
     shrugs = [s if isinstance(s, str) else s.values[0] for s in SHRUGS]
-    texts = INFORMATION_QUESTIONS + shrugs + [t for t, _ in PRAISE + COMPLAINTS]
+    churn = [c if isinstance(c, str) else c.values[0] for c in CHURN_COMPLAINTS]
+    reactions = [r[0] if isinstance(r, tuple) else r.values[0] for r in REACTIONS]
+    texts = INFORMATION_QUESTIONS + shrugs + churn + reactions + [t for t, _ in PRAISE + COMPLAINTS]
     trained = {row[0] for lang in ("en", "zh") for row in own_rows(lang)}
     assert not set(texts) & trained
 

@@ -182,6 +182,50 @@ def test_soft_neutral_rows_pull_towards_one_half(tmp_path: Path) -> None:
     assert probability[1] > 0.65 and probability[2] < 0.35
 
 
+def test_neutral_target_moves_neutral_rows_below_one_half(tmp_path: Path) -> None:
+    """2026.11.7: `neutral_target` (recipe key) is the P(negative) neutral rows are trained towards."""
+    texts, labels, weights = soften(["a"], ["neutral"], [2.0], 0.2)
+    assert (texts, labels) == (["a", "a"], ["negative", "positive"])
+    assert weights == pytest.approx([0.4, 1.6])
+    with pytest.raises(Exception, match="neutral_target"):
+        soften(["a"], ["neutral"], [1.0], 1.0)
+    rows = (
+        [(f"好开心{i}", "positive") for i in range(30)]
+        + [(f"太差了{i}", "negative") for i in range(30)]
+        + [(f"嗯嗯收到{i}", "neutral") for i in range(30)]
+    )
+    featurizer = HashedFeaturizer("zh", 12, 2, intent=True)
+    from crisiswatch.detectors.text.train import runtime_model
+
+    neutral_probability = {}
+    for target in (0.5, 0.2):
+        spec = ModelSpec(
+            lang="zh",
+            task="sentiment",
+            sources=(),
+            regularization_c=4.0,
+            soft_neutral=True,
+            neutral_target=target,
+        )
+        model = fit(spec, featurizer, [r[0] for r in rows], [r[1] for r in rows], [1.0] * len(rows))
+        logit = runtime_model("zh_sentiment", model).logits(featurizer.batch(["嗯嗯收到"]))[0, 0]
+        neutral_probability[target] = 1 / (1 + np.exp(-logit))
+    assert neutral_probability[0.2] < 0.4 < neutral_probability[0.5]
+    from crisiswatch.detectors.text.train import load_recipe
+
+    recipe = tmp_path / "r.json"
+    data = tmp_path / "d.tsv"
+    data.write_text("text\tlabel\n好\tpositive\n", encoding="utf-8")
+    recipe.write_text(
+        '{"version": "x", "models": [{"lang": "zh", "task": "sentiment", "soft_neutral": true,'
+        ' "neutral_target": 0.2, "calibration_neutral_target": 0.5,'
+        ' "sources": [{"path": "d.tsv", "label_map": "positive=positive"}]}]}',
+        encoding="utf-8",
+    )
+    [spec] = load_recipe(recipe, tmp_path)[1]
+    assert (spec.neutral_target, spec.calibration_neutral_target) == (0.2, 0.5)
+
+
 def test_recipe_keys_and_intent_calibration(tmp_path: Path) -> None:
     """`weight`, `in_project` and `calibration` sources; the calibration sets only the two intent weights."""
     import json
