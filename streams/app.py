@@ -29,8 +29,7 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
@@ -166,25 +165,14 @@ def _credentials(settings: Settings) -> Any:
 class SourcePartitionTable(faust.Table):  # type: ignore[misc]
     """A table whose changelog partition is the source partition the agent is writing for.
 
-    Batches from `take_events()` have no current event, so Faust cannot infer the partition (faust #497);
-    the agent names it explicitly with `writing_for(partition)`. Keys thus live in the changelog partition
-    that Faust restores to whichever worker owns the matching source partition.
+    The worker writes it only through `Worker._stage_table_writes`, which names the partition (batches from
+    `take_events()` have no current event, so Faust could not infer it: faust #497) and sends the changelog
+    records itself. Keys thus live in the changelog partition that Faust restores to whichever worker owns
+    the matching source partition. Faust's own write path is refused, so no write can land elsewhere.
     """
 
-    source_partition: int | None = None
-
     def partition_for_key(self, key: Any) -> int | None:
-        if self.source_partition is None:
-            raise RuntimeError(f"table {self.name}: writes must happen inside writing_for(partition)")
-        return self.source_partition
-
-    @contextmanager
-    def writing_for(self, partition: int) -> Iterator[None]:
-        self.source_partition = partition
-        try:
-            yield
-        finally:
-            self.source_partition = None
+        raise RuntimeError(f"table {self.name}: write through Worker._stage_table_writes")
 
 
 class PartitionState:
@@ -298,7 +286,9 @@ class Worker:
         self.delivered = 0
         self.deliver: Any = None  # set by the CLI: IncidentEvent -> None (console/JSONL/receivers)
         self.last_progress_monotonic = time.monotonic()
-        self._changelog_sends: list[Any] = []  # futures of `_write_table` records, awaited by make_durable
+        # Table writes staged by `_stage_table_writes`, sent and awaited by `make_durable` (one at a time).
+        self._unsent_changelog: list[tuple[str, bytes, bytes | None, int]] = []
+        self._durable_lock = asyncio.Lock()
         self._register()
         self.observability = WorkerObservability(self)  # Faust sensors, lag, versions, per-brand gauges
 
@@ -699,7 +689,7 @@ class Worker:
             ingested.posts, ingested.records, partition, state.pipeline.watermark.value_s
         )
         await self._send_incident_events(incident_events)
-        await self._write_table(self.cascade_table, partition, self._cascade_state_writes(state))
+        self._stage_table_writes(self.cascade_table, partition, self._cascade_state_writes(state))
         await self.make_durable()
         self.totals.add(ingested.accounting)
         if ingested.accounting.late:
@@ -879,22 +869,19 @@ class Worker:
             writes.append((root_id.encode(), value))
         return writes
 
-    async def _write_table(
+    def _stage_table_writes(
         self, table: SourcePartitionTable, partition: int, writes: Sequence[tuple[bytes, Any]]
     ) -> None:
-        """Write a batch's values (None deletes) of one changelog partition: the table's in-memory store
-        directly, and one changelog record each handed straight to the producer.
+        """Apply values (None deletes) of one changelog partition to the table's in-memory store, and stage
+        their changelog records; `make_durable` hands them to the producer and waits for Kafka.
 
-        Faust's own path (`table[key] = value`) costs ~180 µs a write in its send buffer and futures, and
-        the cascade side writes about one per post (bench/results/perf.md). The records are the ones Faust
-        would write (same topic, partition, key and value serialisation), so recovery reads them as its own;
-        `make_durable` waits for them like for every other send of the batch.
+        This is the one way the worker writes table state. Faust's own path (`table[key] = value`) costs
+        ~180 µs a write in its send buffer and futures, and the cascade side writes about one per post
+        (bench/results/perf.md). The records are the ones Faust would write (same topic, partition, key and
+        value serialisation), so its recovery reads them as its own.
         """
-        if not writes:
-            return
         topic = table.changelog_topic
         name = topic.get_topic_name()
-        producer = self.app.producer
         store = table.data
         for key, value in writes:
             key_bytes, _ = topic.prepare_key(key, table.key_serializer)
@@ -904,9 +891,7 @@ class Worker:
             else:
                 store[key] = value
                 value_bytes, _ = topic.prepare_value(value, table.value_serializer)
-            self._changelog_sends.append(
-                await producer.send(name, key_bytes, value_bytes, partition, None, None)
-            )
+            self._unsent_changelog.append((name, key_bytes, value_bytes, partition))
 
     def _forget_empty_cascade_keys(self, state: PartitionState, root_ids: set[str]) -> None:
         """Drop the applied offset and loaded mark of roots that hold no state: no engine state (the engine
@@ -1029,8 +1014,7 @@ class Worker:
         """
         acks, state.pending_acks = state.pending_acks, []
         state.applied_since_flush = 0
-        with self.brand_table.writing_for(partition):
-            self._write_brand_states(state)
+        self._stage_table_writes(self.brand_table, partition, self._brand_state_writes(state))
         await self.make_durable()
         for event in acks:
             event.ack()
@@ -1053,16 +1037,22 @@ class Worker:
         elif self.warm_start is not None:
             self.warm_start.load_brand(state.pipeline.engine, brand)
 
-    def _write_brand_states(self, state: PartitionState) -> None:
+    def _brand_state_writes(self, state: PartitionState) -> list[tuple[bytes, dict[str, Any]]]:
+        """What the flush changed in the brand table: (key, value) pairs."""
         _, brands = state.pipeline.engine.drain_dirty()
         brands |= self._mark_incident_owners(state, brand_side=True)
-        for brand in brands:
-            self.brand_table[brand.encode()] = {
-                "v": STATE_VERSION,
-                "applied": state.applied.get(brand, {}),
-                "engine": state.pipeline.engine.brand_state(brand),
-                "incidents": self._owned_incidents(state, brand),
-            }
+        return [
+            (
+                brand.encode(),
+                {
+                    "v": STATE_VERSION,
+                    "applied": state.applied.get(brand, {}),
+                    "engine": state.pipeline.engine.brand_state(brand),
+                    "incidents": self._owned_incidents(state, brand),
+                },
+            )
+            for brand in brands
+        ]
 
     # -- outputs ---------------------------------------------------------------------------------------
     async def _dead_letter_failed(self, agent: str, event: Any, error: Exception) -> None:
@@ -1107,19 +1097,23 @@ class Worker:
         and a crash then loses state updates whose offsets were committed (seen in the kill -9 test).
         """
         producer = self.app.producer
-        while producer.buffer.size:
-            await producer.buffer.flush()
-        await producer.flush()
-        sends, self._changelog_sends = self._changelog_sends, []
-        for send in sends:
-            try:
-                await send
-            except Exception as error:  # noqa: BLE001 - any failure: the state is not durable
-                # Nothing of the batch is acknowledged yet: exit, and the restarted worker redoes it from the
-                # committed offsets (Faust's own changelog path stops the worker on a failed send, too).
-                log.critical("a state write to %s failed (%r): exiting for a restart", send, error)
-                logging.shutdown()
-                os._exit(EXIT_STATE_WRITE_FAILED)
+        # One caller at a time: another agent's call may take this caller's staged records, and must have
+        # them acknowledged before this one can return.
+        async with self._durable_lock:
+            unsent, self._unsent_changelog = self._unsent_changelog, []
+            sends = [await producer.send(*record, None, None) for record in unsent]
+            while producer.buffer.size:
+                await producer.buffer.flush()
+            await producer.flush()
+            for send, record in zip(sends, unsent, strict=True):
+                try:
+                    await send
+                except Exception as error:  # noqa: BLE001 - any failure: the state is not durable
+                    # Nothing of the batch is acknowledged yet: exit, and the restarted worker redoes it from
+                    # the committed offsets (Faust's own changelog path stops the worker on a failed send too).
+                    log.critical("a state write to %s failed (%r): exiting for a restart", record[0], error)
+                    logging.shutdown()
+                    os._exit(EXIT_STATE_WRITE_FAILED)
 
     # -- alerting ------------------------------------------------------------------------------------
     def _alerting_for(self, partition: int) -> AlertingService:
@@ -1157,13 +1151,12 @@ class Worker:
         if not write and not delete:
             return
         prefix = _alerting_prefix(partition)
-        with self.alerting_table.writing_for(partition):
-            for key in delete:
-                self.alerting_table.pop(prefix + key.encode("utf-8"), None)
-            for key, value in write.items():
-                self.alerting_table[prefix + key.encode("utf-8")] = value
-            if previous is None and self.alerting_table.get(f"partition-{partition}".encode()) is not None:
-                del self.alerting_table[f"partition-{partition}".encode()]
+        writes: list[tuple[bytes, Any]] = [(prefix + key.encode("utf-8"), None) for key in delete]
+        writes += [(prefix + key.encode("utf-8"), value) for key, value in write.items()]
+        legacy = f"partition-{partition}".encode()
+        if previous is None and self.alerting_table.get(legacy) is not None:
+            writes.append((legacy, None))
+        self._stage_table_writes(self.alerting_table, partition, writes)
         self._alerting_saved[partition] = written
 
     def on_incident_event(self, partition: int, event: IncidentEvent) -> None:
@@ -1181,6 +1174,7 @@ class Worker:
         for partition, service in list(self.alerting.items()):
             await service.tick()
             self._save_alerting(partition, service)
+        await self.make_durable()
 
     async def submit_ack(self, ack: AckEvent) -> None:
         """A person acted (Slack button, email link, PagerDuty, CLI): route it to the incident's owner."""
@@ -1205,10 +1199,9 @@ class Worker:
             events = state.pipeline.tracker.apply_ack(ack)
             await self._send_incident_events(events)
             if brand_wide:
-                with self.brand_table.writing_for(partition):
-                    self._write_brand_states(state)
+                self._stage_table_writes(self.brand_table, partition, self._brand_state_writes(state))
             else:
-                await self._write_table(self.cascade_table, partition, self._cascade_state_writes(state))
+                self._stage_table_writes(self.cascade_table, partition, self._cascade_state_writes(state))
             await self.make_durable()
         finally:
             state.lock.release()

@@ -251,7 +251,6 @@ def wait_committed(
         ) from None
 
 
-
 def split_stream() -> tuple[list[bytes], list[bytes]]:
     """The stream cut in the middle of the planted surge."""
     encoded = planted.encode(planted.stream())
@@ -412,7 +411,9 @@ def test_broker_restart_resumes_without_loss(own_kafka_broker: Any, tmp_path: Pa
         recovery_s = time.monotonic() - restarted_at
         assert surge_events(bootstrap, config), "the surge still fires"
         check_applied_once(bootstrap, config, [supervised.worker])
-        print(f"resumed {recovery_s:.1f} s after the broker came back, {supervised.restarts} watchdog restart(s)")
+        print(
+            f"resumed {recovery_s:.1f} s after the broker came back, {supervised.restarts} watchdog restart(s)"
+        )
     finally:
         supervised.worker.terminate()
 
