@@ -486,12 +486,12 @@ def _calibrate_intent(
     texts, labels, weights = calibration
     classes = task_classes(spec, labels)
     if spec.task == "sentiment":
-        target = (
+        neutral_target = (
             spec.neutral_target
             if spec.calibration_neutral_target is None
             else spec.calibration_neutral_target
         )
-        texts, labels, weights = soften(texts, labels, weights, target)
+        texts, labels, weights = soften(texts, labels, weights, neutral_target)
     raw, dense, _ = stacked_dense(spec, featurizer, prepare(texts), trained)
     at = _intent_columns(spec)
     assert dense is not None and at is not None
