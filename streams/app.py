@@ -445,6 +445,9 @@ class Worker:
                     self._alerting_saved.pop(tp.partition, None)
                     if service is not None:
                         await service.notifier.aclose()
+            # writes staged for the revoked partitions (deliveries, a waiting agent) reach Kafka before the
+            # new owner reads the changelog
+            await self.make_durable()
 
     def assigned_post_partitions(self) -> set[int]:
         """Posts partitions this worker processes now; empty while rebalancing or recovering tables."""
@@ -883,14 +886,18 @@ class Worker:
         topic = table.changelog_topic
         name = topic.get_topic_name()
         store = table.data
+        # the memory store's record of each key's changelog partition: with it, Faust drops the keys of a
+        # partition that moved away once its recovery completes, as it does for keys it restored
+        key_partition = getattr(store, "_key_partition", {})
         for key, value in writes:
             key_bytes, _ = topic.prepare_key(key, table.key_serializer)
+            value_bytes = None if value is None else topic.prepare_value(value, table.value_serializer)[0]
             if value is None:
                 store.pop(key, None)
-                value_bytes = None
+                key_partition.pop(key, None)
             else:
                 store[key] = value
-                value_bytes, _ = topic.prepare_value(value, table.value_serializer)
+                key_partition[key] = partition
             self._unsent_changelog.append((name, key_bytes, value_bytes, partition))
 
     def _forget_empty_cascade_keys(self, state: PartitionState, root_ids: set[str]) -> None:
@@ -1046,7 +1053,7 @@ class Worker:
                 brand.encode(),
                 {
                     "v": STATE_VERSION,
-                    "applied": state.applied.get(brand, {}),
+                    "applied": dict(state.applied.get(brand, {})),
                     "engine": state.pipeline.engine.brand_state(brand),
                     "incidents": self._owned_incidents(state, brand),
                 },
@@ -1101,19 +1108,23 @@ class Worker:
         # them acknowledged before this one can return.
         async with self._durable_lock:
             unsent, self._unsent_changelog = self._unsent_changelog, []
-            sends = [await producer.send(*record, None, None) for record in unsent]
-            while producer.buffer.size:
-                await producer.buffer.flush()
-            await producer.flush()
-            for send, record in zip(sends, unsent, strict=True):
-                try:
+            try:
+                sends = [await producer.send(*record, None, None) for record in unsent]
+                while producer.buffer.size:
+                    await producer.buffer.flush()
+                await producer.flush()
+                for send in sends:
                     await send
-                except Exception as error:  # noqa: BLE001 - any failure: the state is not durable
-                    # Nothing of the batch is acknowledged yet: exit, and the restarted worker redoes it from
-                    # the committed offsets (Faust's own changelog path stops the worker on a failed send too).
-                    log.critical("a state write to %s failed (%r): exiting for a restart", record[0], error)
-                    logging.shutdown()
-                    os._exit(EXIT_STATE_WRITE_FAILED)
+            except asyncio.CancelledError:
+                # sent again by the next call (same keys and values, same order): a repeat is harmless
+                self._unsent_changelog[:0] = unsent
+                raise
+            except Exception as error:  # noqa: BLE001 - refused or failed: the state is not durable
+                # Nothing that depends on these writes is acknowledged yet: exit, and the restarted worker
+                # redoes it from the committed offsets (Faust's own changelog path stops the worker too).
+                log.critical("a state write failed (%r): exiting for a restart", error)
+                logging.shutdown()
+                os._exit(EXIT_STATE_WRITE_FAILED)
 
     # -- alerting ------------------------------------------------------------------------------------
     def _alerting_for(self, partition: int) -> AlertingService:
@@ -1171,10 +1182,13 @@ class Worker:
         self._save_alerting(partition, service)
 
     async def deliver_due(self) -> None:
-        for partition, service in list(self.alerting.items()):
-            await service.tick()
-            self._save_alerting(partition, service)
-        await self.make_durable()
+        try:
+            for partition, service in list(self.alerting.items()):
+                await service.tick()
+                if self.alerting.get(partition) is service:  # not revoked while it delivered
+                    self._save_alerting(partition, service)
+        finally:
+            await self.make_durable()
 
     async def submit_ack(self, ack: AckEvent) -> None:
         """A person acted (Slack button, email link, PagerDuty, CLI): route it to the incident's owner."""
