@@ -34,21 +34,35 @@ class CascadePeaks:
     - `typical_per_min`: the geometric mean of the peaks per minute (the expected rate of a cascade);
     - `surge_floor`: the smallest window count that ordinary cascades reached at most
       `ordinary_surges_per_day` times per day (their tail), once `peak_history_min_s` of history is seen.
-    Both are derived when a peak is noted (cascades expire in event-time order) and cached.
+    Both are derived from the histogram when first read after a peak is noted (cascades expire in
+    event-time order, often several at one watermark) and cached until the next note.
     """
 
     BUCKETS_PER_OCTAVE = 4
     BUCKETS = 64  # up to 2**16 events in a window
     MIN_CASCADES_FOR_TYPICAL = 20.0
 
-    __slots__ = ("counts", "since_s", "last_s", "typical_per_min", "surge_floor")
+    __slots__ = ("counts", "since_s", "last_s", "_typical_per_min", "_surge_floor", "_underived")
 
     def __init__(self) -> None:
         self.counts = [0.0] * self.BUCKETS
         self.since_s: float | None = None  # first peak noted
         self.last_s: float | None = None  # last peak noted (the counts are decayed to this time)
-        self.typical_per_min = 0.0
-        self.surge_floor = 0.0
+        self._typical_per_min = 0.0
+        self._surge_floor = 0.0
+        self._underived: DetectorsConfig | None = None  # the config of notes not yet derived
+
+    @property
+    def typical_per_min(self) -> float:
+        if self._underived is not None:
+            self.derive(self._underived)
+        return self._typical_per_min
+
+    @property
+    def surge_floor(self) -> float:
+        if self._underived is not None:
+            self.derive(self._underived)
+        return self._surge_floor
 
     @classmethod
     def bucket(cls, peak_window_events: float) -> int:
@@ -69,7 +83,7 @@ class CascadePeaks:
             self.counts = [c * decay for c in self.counts]
             self.last_s = time_s
         self.counts[self.bucket(peak_window_events)] += 1.0
-        self.derive(config)
+        self._underived = config
 
     def history_s(self, half_life_s: float) -> float:
         """Event time observed, weighted by the same decay as the counts (so counts / history is a rate)."""
@@ -79,15 +93,16 @@ class CascadePeaks:
         return (1.0 - 2.0 ** (-span / half_life_s)) * half_life_s / math.log(2.0)
 
     def derive(self, config: DetectorsConfig) -> None:
+        self._underived = None
         fs = config.forward_surge
         total = sum(self.counts)
         if total < self.MIN_CASCADES_FOR_TYPICAL:
-            self.typical_per_min = 0.0
+            self._typical_per_min = 0.0
         else:
             per_octave = self.BUCKETS_PER_OCTAVE
             mean_log2 = sum(c * (b + 0.5) / per_octave for b, c in enumerate(self.counts) if c and b) / total
-            self.typical_per_min = (2.0**mean_log2 - 1.0) / (fs.window_s / 60.0)
-        self.surge_floor = 0.0
+            self._typical_per_min = (2.0**mean_log2 - 1.0) / (fs.window_s / 60.0)
+        self._surge_floor = 0.0
         if fs.ordinary_surges_per_day <= 0 or self.last_s is None or self.since_s is None:
             return
         if self.last_s - self.since_s < fs.peak_history_min_s:
@@ -100,7 +115,7 @@ class CascadePeaks:
             if tail > allowed:
                 break
             floor_bucket = b
-        self.surge_floor = (
+        self._surge_floor = (
             self.lower_edge(floor_bucket) if floor_bucket < self.BUCKETS else 2.0 ** (self.BUCKETS / 4)
         )
 

@@ -29,7 +29,7 @@ import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import faust
@@ -288,6 +288,9 @@ class Worker:
         self.last_progress_monotonic = time.monotonic()
         # Table writes staged by `_stage_table_writes`, sent and awaited by `make_durable` (one at a time).
         self._unsent_changelog: list[tuple[str, bytes, bytes | None, int]] = []
+        # Messages handed to the producer by `_send` (dead letters, brand observations, incident events),
+        # whose delivery `make_durable` awaits: a failed one exits like a failed state write.
+        self._sends_in_flight: list[Awaitable[Any]] = []
         self._durable_lock = asyncio.Lock()
         self._register()
         self.observability = WorkerObservability(self)  # Faust sensors, lag, versions, per-brand gauges
@@ -316,6 +319,7 @@ class Worker:
                     await self.on_brand_event(event)
                 except Exception as error:
                     await self._dead_letter_failed("brands", event, error)
+                    await self.make_durable()
                     event.ack()
 
         @app.timer(interval=0.2)
@@ -937,14 +941,14 @@ class Worker:
                 by_brand[brand].append([record.offset, observed])
         for brand, observations in by_brand.items():
             for value in brand_messages(brand, partition, observations):
-                await self.brand_topic.send(key=brand.encode("utf-8"), value=value)
+                await self._send(self.brand_topic, key=brand.encode("utf-8"), value=value)
         if watermark_s is not None:
             # Every brand partition learns how far this source partition has got (see streams/alignment.py).
             heartbeat = dump_line(
                 {"heartbeat": True, "source_partition": partition, "watermark_s": watermark_s}
             ).encode("utf-8")
             for brand_partition in range(self.settings.kafka.partitions):
-                await self.brand_topic.send(value=heartbeat, partition=brand_partition)
+                await self._send(self.brand_topic, value=heartbeat, partition=brand_partition)
 
     async def on_brand_event(self, event: Any) -> None:
         """Observations and heartbeats in; observations applied in aligned event-time order; acks deferred."""
@@ -1076,7 +1080,7 @@ class Worker:
             ("detail", f"{agent}: {type(error).__name__}: {error}"[:1000].encode("utf-8", "replace")),
             ("source", source.encode()),
         ]
-        await self.dead_letter_topic.send(value=value, headers=headers)
+        await self._send(self.dead_letter_topic, value=value, headers=headers)
 
     async def _send_dead_letters(self, dead_letters: Sequence[Any]) -> None:
         for dead in dead_letters:
@@ -1085,16 +1089,22 @@ class Worker:
                 ("detail", dead.detail.encode("utf-8", "replace")),
                 ("source", dead.record.source.encode()),
             ]
-            await self.dead_letter_topic.send(value=dead.record.value, headers=headers)
+            await self._send(self.dead_letter_topic, value=dead.record.value, headers=headers)
 
     async def _send_incident_events(self, events: Sequence[IncidentEvent]) -> None:
         for event in events:
             self.observability.on_incident_event(event)
             # Keyed by brand: a brand's incidents share one outbox partition, so its groups and
             # inhibitions are decided in one place (alerts/dispatch.py).
-            await self.alerts_topic.send(
-                key=outbox_key(event).encode("utf-8"), value=dump_line(event.to_dict()).encode("utf-8")
+            await self._send(
+                self.alerts_topic,
+                key=outbox_key(event).encode("utf-8"),
+                value=dump_line(event.to_dict()).encode("utf-8"),
             )
+
+    async def _send(self, topic: Any, **message: Any) -> None:
+        """Hand a message to the producer; the next `make_durable` waits until Kafka has it."""
+        self._sends_in_flight.append(await topic.send(**message))
 
     async def make_durable(self) -> None:
         """Wait until every state write and send of this batch is acknowledged by Kafka.
@@ -1108,21 +1118,24 @@ class Worker:
         # them acknowledged before this one can return.
         async with self._durable_lock:
             unsent, self._unsent_changelog = self._unsent_changelog, []
+            in_flight, self._sends_in_flight = self._sends_in_flight, []
             try:
-                sends = [await producer.send(*record, None, None) for record in unsent]
+                sends = in_flight + [await producer.send(*record, None, None) for record in unsent]
                 while producer.buffer.size:
                     await producer.buffer.flush()
                 await producer.flush()
                 for send in sends:
                     await send
             except asyncio.CancelledError:
-                # sent again by the next call (same keys and values, same order): a repeat is harmless
+                # sent again by the next call (same keys and values, same order): a repeat is harmless;
+                # messages already handed over are awaited by the next call
                 self._unsent_changelog[:0] = unsent
+                self._sends_in_flight[:0] = in_flight
                 raise
             except Exception as error:  # noqa: BLE001 - refused or failed: the state is not durable
                 # Nothing that depends on these writes is acknowledged yet: exit, and the restarted worker
                 # redoes it from the committed offsets (Faust's own changelog path stops the worker too).
-                log.critical("a state write failed (%r): exiting for a restart", error)
+                log.critical("a state write or send failed (%r): exiting for a restart", error)
                 logging.shutdown()
                 os._exit(EXIT_STATE_WRITE_FAILED)
 
@@ -1192,9 +1205,12 @@ class Worker:
 
     async def submit_ack(self, ack: AckEvent) -> None:
         """A person acted (Slack button, email link, PagerDuty, CLI): route it to the incident's owner."""
-        await self.acks_topic.send(
+        # Awaited until Kafka has it: a failure reaches the caller (the callback answers with an error and
+        # the person's action can be retried) instead of being lost.
+        delivered = await self.acks_topic.send(
             key=ack_owner_key(ack).encode("utf-8"), value=dump_line(ack.to_dict()).encode("utf-8")
         )
+        await delivered
 
     async def on_ack(self, partition: int, ack: AckEvent) -> None:
         """Acks are keyed like the incident's state (root_id or brand), so this partition owns it."""

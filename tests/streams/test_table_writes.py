@@ -93,6 +93,54 @@ def test_a_refused_state_write_exits_for_a_restart(monkeypatch: pytest.MonkeyPat
     assert exits == [EXIT_STATE_WRITE_FAILED]
 
 
+class FakeTopic:
+    """A Faust topic whose `send` hands back the delivery future the test controls."""
+
+    def __init__(self) -> None:
+        self.delivery: asyncio.Future[Any] | None = None
+
+    async def send(self, **_: Any) -> asyncio.Future[Any]:
+        self.delivery = asyncio.get_running_loop().create_future()
+        return self.delivery
+
+
+def test_make_durable_waits_for_sent_messages_and_exits_when_one_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dead letters, brand observations and incident events are awaited like state writes: make_durable
+    does not return before Kafka has them, and a failed delivery exits (status 4) instead of being lost."""
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        raise SystemExit(status)
+
+    monkeypatch.setattr(app_module.os, "_exit", fake_exit)
+    monkeypatch.setattr(app_module.logging, "shutdown", lambda: None)
+
+    async def scenario() -> tuple[bool, bool]:
+        worker = worker_with(FakeProducer())
+        topic = FakeTopic()
+        await worker._send(topic, value=b"dead letter")
+        durable = asyncio.create_task(worker.make_durable())
+        await asyncio.sleep(0.01)
+        waited = not durable.done()  # the delivery is still open
+        assert topic.delivery is not None
+        topic.delivery.set_result(None)
+        await durable
+        await worker._send(topic, value=b"incident event")
+        topic.delivery.set_exception(RuntimeError("NotLeaderForPartitionError"))
+        try:
+            await worker.make_durable()
+        except SystemExit:
+            return waited, True
+        return waited, False
+
+    waited, exited = asyncio.run(scenario())
+    assert waited and exited
+    assert exits == [EXIT_STATE_WRITE_FAILED]
+
+
 def test_a_cancelled_make_durable_keeps_its_records_for_the_next_call() -> None:
     """Records taken by a call that is cancelled (shutdown) are sent by the next call, in order."""
 
