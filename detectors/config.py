@@ -120,6 +120,13 @@ class NegativeSurgeConfig:
 
     window_s: float = 3600.0
     bucket_s: float = 300.0
+    # A brand's newest `fast_window_s` (whole buckets, shorter than window_s) is judged as well, by the same
+    # tests: a sharp shift (an outage) shows there before it moves the whole window's share past
+    # `min_share_increase`. The whole window is reported unless only the fast one is a surge. 0 = off.
+    fast_window_s: float = 1800.0
+    # The brand-wide share counts the brand's original posts only (a cascade's comments and quoted forwards
+    # are judged with their cascade); false: every post with its own text, as before 2026-11-24.
+    brand_originals_only: bool = True
     # A post counts as negative when its negative probability reaches this.
     negative_probability: float = 0.5
     # Volume floors per window: posts with own text, and negative ones among them.
@@ -155,6 +162,14 @@ class NegativeSurgeConfig:
 
     def __post_init__(self) -> None:
         _window(self.window_s, self.bucket_s)
+        if self.fast_window_s:
+            _window(self.fast_window_s, self.bucket_s)
+            require(
+                self.fast_window_s < self.window_s,
+                "fast_window_s",
+                self.fast_window_s,
+                f"0 (off) or shorter than window_s={self.window_s}",
+            )
         _probability("negative_probability", self.negative_probability)
         for key in ("min_posts", "min_negative", "cascade_min_posts", "cascade_min_negative"):
             require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
@@ -268,6 +283,11 @@ class PagingConfig:
     # A cascade whose root names several brands is taken to be about the first one named; the others are
     # only mentioned ("... switching to Y") and their incidents reach at most this severity.
     mentioned_brand_max_severity: str = "info"
+    # A cascade's comments turning negative is negativity evidence for its forward_surge (which pages when
+    # the cascade spreads); their own negative_surge incident reaches at most this severity. Comments under
+    # a complaint are mostly negative, so at `warning` every small complaint cascade with a few sympathetic
+    # comments paged as well (most of negative_surge's false alerts in the generated streams).
+    cascade_comments_max_severity: str = "info"
 
     def __post_init__(self) -> None:
         require(
@@ -276,12 +296,13 @@ class PagingConfig:
             self.spread_only_severity,
             "null or 'info' (volume or speed alone never pages)",
         )
-        require(
-            self.mentioned_brand_max_severity in ("info", "warning", "critical"),
-            "mentioned_brand_max_severity",
-            self.mentioned_brand_max_severity,
-            "'info', 'warning' or 'critical'",
-        )
+        for key in ("mentioned_brand_max_severity", "cascade_comments_max_severity"):
+            require(
+                getattr(self, key) in ("info", "warning", "critical"),
+                key,
+                getattr(self, key),
+                "'info', 'warning' or 'critical'",
+            )
         _probability("root_negative_probability", self.root_negative_probability)
         _probability("comment_negative_share", self.comment_negative_share)
         require(

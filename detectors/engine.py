@@ -31,7 +31,7 @@ from crisiswatch.detectors.brand import BrandState
 from crisiswatch.detectors.cascade import CascadeState, ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.events import SEVERITY_RANK, Assessment, BrandProfile, EnrichedPost, Severity
-from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge
+from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge, is_surge
 from crisiswatch.detectors.volume import VolumeSurge
 
 FORWARD_SURGE = "forward_surge"
@@ -327,11 +327,13 @@ class DetectionEngine:
     @staticmethod
     def _negativity(nm: dict[str, Any], config: DetectorsConfig) -> tuple[bool, bool]:
         ns = config.negative_surge
-        negativity = (
-            nm["window_text_posts"] >= ns.min_posts
-            and nm["window_negative_posts"] >= ns.min_negative
-            and nm["negative_z"] >= ns.surge_z
-            and nm["negative_share_lower"] >= nm["baseline_negative_share"] + ns.min_share_increase
+        negativity = is_surge(
+            nm["window_text_posts"],
+            nm["window_negative_posts"],
+            nm["negative_z"],
+            nm["negative_share_lower"],
+            nm["baseline_negative_share"],
+            ns,
         )
         return negativity, nm["window_negative_posts"] >= ns.critical_negative_posts
 

@@ -1,7 +1,10 @@
 """negative_surge: the share of negative own-text posts in a sliding window against the brand's baseline.
 
 Two detectors share the window arithmetic:
-- `BrandNegativeSurge`, one per brand: every post about the brand with its own text. Its baseline is a pair
+- `BrandNegativeSurge`, one per brand: the brand's original posts (`brand_originals_only`, the default;
+  else every post about the brand with its own text). A brand-wide shift is many people posting on their
+  own; the reactions under one post are that cascade's (below), and counting them here let one big cascade
+  swing the brand's share and page it twice. Its baseline is a pair
   of exponentially decayed counts (negatives, posts) learnt only from buckets leaving the window, and frozen
   while the brand has an open negative surge (`protect_baseline`), so an incident never becomes the normal.
 - `CascadeNegativeSurge`, one per complaint cascade: the reactions with their own text (comments, quoted
@@ -268,7 +271,9 @@ class CascadeNegativeSurge:
             }
             self._judged = (inputs, z, dict(m))
         self.last_value = z
-        return new_score(Score, (NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, ns)))
+        return new_score(
+            Score, (NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, ns.window_s))
+        )
 
     def page_metrics(self) -> dict[str, Any]:
         """What a page shows of the cascade's reactions."""
@@ -355,7 +360,7 @@ class BrandNegativeSurge:
     def update(self, item: EnrichedPost) -> Score:
         t = item.post.created_at_s
         p = item.negative_probability
-        if p is None:
+        if p is None or (self.config.brand_originals_only and not _is_original(item)):
             return self._idle_score(t)
         ns = self.config
         c = item.complaint_probability  # the rule of `_batch_negative`, one post
@@ -445,6 +450,9 @@ class BrandNegativeSurge:
         """The batch path: counts summed per (brand, bucket) run; each brand that counted a row is scored
         once, at its newest own-text post (in arrival order); None for the others."""
         keep = ~np.isnan(batch.negative_probability[rows])
+        originals_only = np.array([d.config.brand_originals_only for d in detectors])[owners]
+        if originals_only.any():
+            keep &= batch.is_root[rows] | ~originals_only
         rows, owners = rows[keep], owners[keep]
         out: list[Score | None] = [None] * len(detectors)
         if not len(rows):
@@ -474,20 +482,36 @@ class BrandNegativeSurge:
         self.eval_at = int(k * 1.05) + 1
         self.eval_bucket = self.talk.head
         share0 = self.baseline_share()
+        window_s = ns.window_s
         lower, upper = wilson_bounds(k, n, ns.wilson_z)
-        z = round(beta_binomial_z(k, n, share0, ns.overdispersion), 3)
+        z = beta_binomial_z(k, n, share0, ns.overdispersion)
+        if ns.fast_window_s and not is_surge(n, k, z, lower, share0, ns):
+            n_fast, k_fast = self.talk.recent(round(ns.fast_window_s / ns.bucket_s))
+            lower_fast, upper_fast = wilson_bounds(k_fast, n_fast, ns.wilson_z)
+            z_fast = beta_binomial_z(k_fast, n_fast, share0, ns.overdispersion)
+            if is_surge(n_fast, k_fast, z_fast, lower_fast, share0, ns):
+                window_s, n, k, lower, upper, z = (
+                    ns.fast_window_s,
+                    n_fast,
+                    k_fast,
+                    lower_fast,
+                    upper_fast,
+                    z_fast,
+                )
+        z = round(z, 3)
         self.last_value = z
         m = {
+            "window_s": window_s,
             "window_text_posts": int(n),
             "window_negative_posts": int(k),
             "negative_share": round(k / n, 4) if n else None,
             "negative_share_lower": round(lower, 4),
             "negative_share_upper": round(upper, 4),
             "baseline_negative_share": round(share0, 4),
-            "expected_window_negatives": round(self.expected_window_negatives(), 2),
+            "expected_window_negatives": round(self.expected_window_negatives() * window_s / ns.window_s, 2),
             "negative_z": z,
         }
-        score = Score(NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, ns))
+        score = Score(NAME, self.key, z, now_s, m, lambda: _sentence(k, n, share0, z, window_s))
         return score
 
     # ------------------------------------------------------------------ state
@@ -517,8 +541,24 @@ def _cheap_score(key: str, last_value: float, t: float) -> Score:
     return new_score(Score, (NAME, key, last_value, t, NO_METRICS, not_judged))
 
 
-def _sentence(k: float, n: float, share0: float, z: float, ns: NegativeSurgeConfig) -> str:
+def _is_original(item: EnrichedPost) -> bool:
+    """An original post (the root of its cascade): the rule of `PostBatch.is_root`, one post."""
+    post = item.post
+    return post.kind == "post" or post.id == post.root_id
+
+
+def is_surge(n: float, k: float, z: float, lower: float, share0: float, ns: NegativeSurgeConfig) -> bool:
+    """The brand-wide surge tests (the paging policy applies the same): volume floors, z, share increase."""
     return (
-        f"{int(k)} of {int(n)} posts negative in {ns.window_s / 60:g} min "
+        n >= ns.min_posts
+        and k >= ns.min_negative
+        and z >= ns.surge_z
+        and lower >= share0 + ns.min_share_increase
+    )
+
+
+def _sentence(k: float, n: float, share0: float, z: float, window_s: float) -> str:
+    return (
+        f"{int(k)} of {int(n)} posts negative in {window_s / 60:g} min "
         f"(baseline share {share0:.0%}, z={z:.1f})"
     )

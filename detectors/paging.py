@@ -30,9 +30,16 @@ def mentioned_brand(
     """A brand the cascade's root names after `about`: its incident reaches at most
     `paging.mentioned_brand_max_severity` (the complaint is taken to be about the brand named first)."""
     ceiling: Severity = config.paging.mentioned_brand_max_severity  # type: ignore[assignment]
+    return _capped(severity, why, ceiling, f"only mentioned: the root is about {about}")
+
+
+def _capped(
+    severity: Severity | None, why: Callable[[], str], ceiling: Severity, reason: str
+) -> tuple[Severity | None, Callable[[], str]]:
+    """`severity` lowered to `ceiling`, the explanation saying why when it was."""
     if SEVERITY_RANK[severity] <= SEVERITY_RANK[ceiling]:
         return severity, why
-    return ceiling, lambda: f"{why()} (only mentioned: the root is about {about})"
+    return ceiling, lambda: f"{why()} ({reason})"
 
 
 def cascade_negativity(m: dict[str, Any], config: DetectorsConfig) -> list[str]:
@@ -107,7 +114,8 @@ def negative_share_severity(
     spread: bool,
     critical: bool,
 ) -> tuple[Severity | None, Callable[[], str]]:
-    """negative_surge for a brand (cascade=False) or a cascade's comments (cascade=True)."""
+    """negative_surge for a brand (cascade=False) or a cascade's comments (cascade=True; at most
+    `paging.cascade_comments_max_severity`: the comments' negativity pages through forward_surge)."""
     ns = config.negative_surge
     n, k = m["window_text_posts"], m["window_negative_posts"]
     min_posts = ns.cascade_min_posts if cascade else ns.min_posts
@@ -123,7 +131,8 @@ def negative_share_severity(
 
     def what() -> str:
         return (
-            f"{k} of {n} posts negative in {ns.window_s / 60:g} min (baseline share {share0:.0%}, z={z:.1f})"
+            f"{k} of {n} posts negative in {m.get('window_s', ns.window_s) / 60:g} min "
+            f"(baseline share {share0:.0%}, z={z:.1f})"
         )
 
     if previous is None:
@@ -134,7 +143,11 @@ def negative_share_severity(
     if not spread:
         return _higher("info", previous), lambda: f"negative share up, but not spreading: {what()}"
     severity: Severity = "critical" if critical else "warning"
-    return _higher(severity, previous), lambda: f"negative surge: {what()}"
+    result = _higher(severity, previous), lambda: f"negative surge: {what()}"
+    if not cascade:
+        return result
+    ceiling: Severity = config.paging.cascade_comments_max_severity  # type: ignore[assignment]
+    return _capped(*result, ceiling, "comments' negativity pages with the cascade's forward_surge")
 
 
 def volume_severity(

@@ -53,6 +53,12 @@ class Ring:
             self.totals[channel] += value
         return True
 
+    def recent(self, buckets: int) -> list[float]:
+        """Per channel, the sum of the newest `buckets` buckets (the newest one as far as it has filled)."""
+        n = self.n
+        slots = [j % n for j in range(self.head - min(buckets, n) + 1, self.head + 1)]
+        return [sum(sums[j] for j in slots) for sums in self.sums]
+
     def window_start_s(self) -> float:
         return (self.head - len(self.sums[0]) + 1) * self.bucket_s
 

@@ -312,7 +312,8 @@ def choose(
 ) -> tuple[TrialResult | None, str]:
     """The rule: best recall with false alerts / brand / day <= budget (and precision >= floor), ties by
     precision, then lower median delay, then the earlier trial (the baseline first). Without any trial
-    in budget: the fewest false alerts, then recall."""
+    in budget: the fewest false alerts, then recall, then lower median delay (so never a trial that another
+    one dominates)."""
     valid = [r for r in results if r.error is None]
     if not valid:
         return None, "no valid trial"
@@ -346,10 +347,11 @@ def choose(
         key=lambda r: (
             float(r.metrics["false_alerts_per_brand_day"] or 0.0),
             -float(r.metrics["recall"] or 0.0),
+            delay(r),
             r.index,
         ),
     )
-    return best, f"no trial met the budget ({rule}): fewest false alerts, then recall"
+    return best, (f"no trial met the budget ({rule}): fewest false alerts, then recall, then median delay")
 
 
 # -- output --------------------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def test_pareto_front_and_the_rule() -> None:
     assert "best recall" in rule and "0.2" in rule
     nothing, fallback = choose(trials, max_false_per_day=0.01)
     assert nothing is not None and nothing.index == 0 and "no trial met the budget" in fallback
+    # out of budget, a tie on false alerts and recall goes to the faster trial, not the earlier one
+    tie, _ = choose([_trial(0, 0.9, 0.3, 19.8), _trial(1, 0.9, 0.3, 15.4)], max_false_per_day=0.2)
+    assert tie is not None and tie.index == 1
     floor, _ = choose(
         [_trial(0, 0.9, 0.1, 5.0, precision=0.5), _trial(1, 0.8, 0.1, 5.0, precision=0.95)],
         0.2,
