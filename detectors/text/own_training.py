@@ -27,8 +27,14 @@ counterpart `loyal` (the same words in praise: "on time again", "switched to X f
 `positive`, not complaints). The Chinese models already read repeated failure and leaving as complaints,
 so there are no Chinese churn rows.
 
+Since 2026.11.8, in both languages, `news` (media and official announcements about a brand, on Weibo often a
+【headline】: `neutral`, not complaints) and `giveaway` (a brand's own "follow and forward to win" posts:
+`positive`, not complaints). Both go viral by design, and the models read such posts as negative (【…】) or as
+complaints (prizes named like orders).
+
 Columns: `text`, `sentiment` (`neutral`, `negative` or `positive`), `is_complaint` (`0`/`1`), `kind`
-(`question`, `info`, `complaint_question`, `praise`, `mild`, `reaction`, `churn` or `loyal`).
+(`question`, `info`, `complaint_question`, `praise`, `mild`, `reaction`, `churn`, `loyal`, `news` or
+`giveaway`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ COUNTS = {
     "reaction": 240,
     "churn": 200,
     "loyal": 200,
+    "news": 200,
+    "giveaway": 200,
 }
 
 
@@ -537,8 +545,99 @@ _EN_FRAMES["loyal"] = [
     "{brand} again proves why I'm a customer for good.",
 ]
 
+# 2026.11.8: `news` (a media or official announcement about a brand: neutral, not a complaint; on Weibo often a
+# 【headline】, a format the polarity data mostly shows around bad news) and `giveaway` (a brand's own
+# promotion, "follow and forward to win": positive, not a complaint; brands post them constantly and they
+# are made to be forwarded). Their fillers are kept apart again, so that earlier rows do not change.
+_ZH_2026_11_8: dict[str, list[str]] = {
+    "event": _split(
+        "与{brand2}达成战略合作|{city}旗舰店正式开业|推出新款{product}|公布春节期间营业安排|获得新一轮融资|"
+        "启用新的品牌标识|在{city}设立区域总部|宣布部分商品降价|上线新版App|发布年度社会责任报告|"
+        "入选年度最具价值品牌榜|宣布延长{product}保修期|开通{city}至{city2}新线路|召开年度股东大会|"
+        "任命新任首席财务官|发布三季度经营数据"
+    ),
+    "detail": _split(
+        "|详情请见官网|据悉，相关安排下月起实施|记者了解到，项目正在推进中|公司表示将继续加大投入|"
+        "首批{prize}下周发售|相关负责人接受了采访|更多信息将于近期公布|#财经#|#科技#|（来源：本地新闻）"
+    ),
+    "occasion": _split("周年庆|双十一|新品上市|开学季|会员日|粉丝破百万|年终回馈|中秋|国庆|520"),
+    "prize": _split(
+        "代金券|全年免单|新款{product}|定制礼盒|免费配送券|会员月卡|限量周边|品牌保温杯|百元红包|体验套装"
+    ),
+    "winners": _split("5位|10位|20位|50位|88位|100位|3位|8位|66位|200位"),
+    "draw": _split("明天中午开奖|周五开奖|下周一开奖|截止到月底|活动结束后公布名单|抽奖结果会私信通知"),
+}
+
+_EN_2026_11_8: dict[str, list[str]] = {
+    "event": _split(
+        "opens its flagship {place} in {city}|announces a partnership with {brand2}|launches a new {product}|"
+        "posts its holiday opening hours|closes a new funding round|unveils a new logo|moves its regional "
+        "headquarters to {city}|cuts prices on hundreds of items|releases a redesigned app|publishes its annual "
+        "sustainability report|extends the warranty on its {product}|adds direct routes from {city}|holds its "
+        "annual shareholder meeting|appoints a new finance chief|publishes third-quarter figures"
+    ),
+    "detail": _split(
+        "|Details on the company website.|The change takes effect next month.|More details are expected "
+        "soon.|The company says more investment will follow.|#business|#tech|(Local news)|Shares were flat "
+        "in early trading."
+    ),
+    "occasion": _split(
+        "anniversary|Black Friday|launch week|back to school|members' day|100k followers|holiday|summer sale"
+    ),
+    "prize": _split(
+        "gift cards|a year of free delivery|a new {product}|gift boxes|free shipping vouchers|a month of "
+        "membership|limited-edition merch|branded travel mugs|$100 vouchers|starter kits"
+    ),
+    "winners": _split("5|10|20|50|3|25|100|12"),
+    "draw": _split(
+        "Winners picked Friday.|Draw closes Sunday.|Ends at midnight.|Winners announced next week.|"
+        "We'll DM the winners.|T&Cs apply."
+    ),
+}
+
+_ZH_FRAMES["news"] = [
+    "【{brand}{event}】{detail}",
+    "快讯：{brand}{event}。{detail}",
+    "#{brand}# {brand}{event}，{detail}",
+    "据报道，{brand}{event}。",
+    "【{brand}官方】{brand}{event}{detail}",
+    "{brand}今日宣布{event}",
+    "【财经】{brand}{event}",
+    "{city}消息：{brand}{event}，{detail}",
+]
+
+_EN_FRAMES["news"] = [
+    "{brand} {event}. {detail}",
+    "BREAKING: {brand} {event}",
+    "Report: {brand} {event}. {detail}",
+    "{brand} {event}, the company said on Tuesday.",
+    "NEWS | {brand} {event} {detail}",
+    "{city}: {brand} {event}.",
+]
+
+_ZH_FRAMES["giveaway"] = [
+    "🎁{brand}{occasion}福利！关注+转发本条，抽{winners}送{prize}，{draw}",
+    "转发抽奖｜{brand}送出{winners}{prize}，关注我们并转发即可参与",
+    "#{brand}{occasion}# 评论区说出你的心愿，抽{winners}小伙伴送{prize}[心]",
+    "宠粉时间到！{brand}{occasion}转发抽{winners}各送{prize}，{draw}",
+    "{brand}感恩回馈：关注并转发，抽取{winners}粉丝赠送{prize}",
+    "【抽奖】{occasion}快乐！转发+关注{brand}，{draw}，抽{winners}送{prize}",
+    "{brand}{occasion}大放送，转评赞抽{winners}送{prize}🎉",
+]
+
+_EN_FRAMES["giveaway"] = [
+    "GIVEAWAY! Follow {brand} and retweet to win {prize}. {winners} winners. {draw}",
+    "It's {occasion} at {brand}: RT and follow for a chance to win {prize}! {draw}",
+    "{brand} {occasion} giveaway 🎉 {winners} lucky followers win {prize}. Retweet to enter.",
+    "Win {prize}! Like, RT and tag a friend. {brand} {occasion}. {draw}",
+    "To celebrate {occasion}, {brand} is giving {winners} of you {prize}. Retweet to enter!",
+    "🎁 {brand} {occasion}: follow + RT = a chance at {prize}. {draw}",
+]
+
 _MORE = {"zh": _ZH_MORE, "en": _EN_MORE}
+_NEWER = {"zh": _ZH_2026_11_8, "en": _EN_2026_11_8}
 _NEW_KINDS = ("reaction", "churn", "loyal")
+_NEWER_KINDS = ("news", "giveaway")
 
 _LABELS = {
     "question": ("neutral", "0"),
@@ -549,6 +648,8 @@ _LABELS = {
     "reaction": ("neutral", "0"),
     "churn": ("negative", "1"),
     "loyal": ("positive", "0"),
+    "news": ("neutral", "0"),
+    "giveaway": ("positive", "0"),
 }
 
 
@@ -577,6 +678,8 @@ def rows(lang: str) -> list[tuple[str, str, str, str]]:
             continue  # e.g. no Chinese `mild` frames
         sentiment, is_complaint = _LABELS[kind]
         kind_fillers = {**fillers, **_MORE[lang]} if kind in _NEW_KINDS else fillers
+        if kind in _NEWER_KINDS:
+            kind_fillers = {**fillers, **_NEWER[lang]}
         made = 0
         attempts = 0
         # Every frame in turn, then fillers at random: each frame is used about equally often.
