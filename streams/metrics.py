@@ -104,7 +104,8 @@ class PipelineMetrics:
         )
         self.detection_negative_share = Gauge(
             "crisiswatch_detection_negative_share_ratio",
-            "Negative share of the brand's posts in the detector's window, at its latest brand-wide assessment.",
+            "Negative share of the brand's original posts (negative_surge.brand_originals_only) in the detector's "
+            "window (the hour, or the fast window when only it surges), at its latest brand-wide assessment.",
             ["brand", "role"],
             registry=registry,
         )
