@@ -3,33 +3,23 @@
 
 from __future__ import annotations
 
-from detector_helpers import T0, make_post
+from detector_helpers import T0, make_post, timeline_reactions
 
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import FORWARD_SURGE, NEGATIVE_SURGE, DetectionEngine
 from crisiswatch.detectors.events import SEVERITY_RANK
 
 
-def run(per_min: list[int], config: DetectorsConfig | None = None) -> dict[str, tuple[str | None, str]]:
-    """A neutral root (not negative, not a complaint) whose reactions come `per_min[m]` in minute m, every
-    other one a negative comment. Returns, per detector, the worst severity and its explanation."""
+def run(timeline: str, config: DetectorsConfig | None = None) -> dict[str, tuple[str | None, str]]:
+    """A neutral root (not negative, not a complaint) and its reactions as an ASCII timeline
+    (`timeline_reactions`: every third one a negative comment). Returns, per detector, the worst severity and
+    its explanation."""
     engine = DetectionEngine(config or DetectorsConfig())
     root = make_post("r", T0, kind="post", followers=5000, negative=0.1, complaint=0.1, text="our new route")
     out = engine.update_cascade(root)
-    n = 0
-    for minute, count in enumerate(per_min):
-        for j in range(count):
-            comment = n % 2 == 0
-            post = make_post(
-                f"r-{n}",
-                T0 + minute * 60 + (j + 0.5) * 60 / count,
-                kind="comment" if comment else "forward",
-                root_id="r",
-                negative=0.9 if comment else None,
-                text="this is awful" if comment else "",
-            )
+    for minute, posts in timeline_reactions(timeline):
+        for post in posts:
             out += engine.update_cascade(post)
-            n += 1
         out += engine.advance(T0 + (minute + 1) * 60)
     worst: dict[str, tuple[str | None, str]] = {}
     for a in out:
@@ -38,10 +28,10 @@ def run(per_min: list[int], config: DetectorsConfig | None = None) -> dict[str, 
     return worst
 
 
-# 12 negative comments and 12 forwards over 40 minutes: far below a rate surge
-SMALL = [1] * 40
+# one reaction a minute for 40 minutes (14 negative comments): far below a rate surge
+SMALL = "1" * 40
 # then it takes off: 20 reactions a minute
-TAKES_OFF = [1] * 10 + [20] * 10
+TAKES_OFF = "1" * 10 + "#" * 10
 
 
 def test_a_small_cascade_with_negative_comments_does_not_page():
