@@ -1,7 +1,7 @@
 """What the engine keeps per brand: its detectors, the brand-level baseline of forward_surge, paging records.
 
 - `volume.VolumeSurge`: mentions per interval against the seasonal baseline (volume_surge);
-- `negative.BrandNegativeSurge`: the negative share of own-text posts (negative_surge);
+- `negative.BrandNegativeSurge`: the negative share of the brand's original posts (negative_surge);
 - how fast the brand's ordinary cascades spread (`CascadePeaks`: a decaying histogram of their peak window
   counts), which is what "expected for that brand" means for forward_surge: its geometric mean is the
   expected rate of the rate z, and its tail is the learnt volume floor of a rate surge.

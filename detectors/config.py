@@ -147,7 +147,7 @@ class NegativeSurgeConfig:
     # Baseline prior, as pseudo-counts at this share, before a brand has history.
     prior_share: float = 0.25
     prior_posts: float = 50.0
-    # A brand-wide negative surge pages only once the baseline has learnt from this many own-text posts:
+    # A brand-wide negative surge pages only once the baseline has learnt from this many original (own-text) posts:
     # a brand whose normal share is far from the prior must not page on its first hour (a warm start from
     # `replay --save-state` skips the wait).
     baseline_min_posts: int = 200

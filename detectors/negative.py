@@ -317,7 +317,8 @@ class CascadeNegativeSurge:
 
 
 class BrandNegativeSurge:
-    """negative_surge over all of one brand's own-text posts (see the module docstring for the scale).
+    """negative_surge over one brand's original posts (`brand_originals_only`; else all its own-text posts; see
+    the module docstring for the scale).
 
     `in_incident` is set by the engine while the paging policy holds an open brand negative surge: the
     baseline then stops learning (`protect_baseline`) and every new negative is judged.
