@@ -120,9 +120,10 @@ class NegativeSurgeConfig:
 
     window_s: float = 3600.0
     bucket_s: float = 300.0
-    # A brand's newest `fast_window_s` (whole buckets, shorter than window_s) is judged as well, by the same
-    # tests: a sharp shift (an outage) shows there before it moves the whole window's share past
-    # `min_share_increase`. The whole window is reported unless only the fast one is a surge. 0 = off.
+    # A brand's newest `fast_window_s` is judged as well, by the same tests: a sharp shift (an outage) shows
+    # there before it moves the whole window's share past `min_share_increase`. The whole window is reported
+    # unless only the fast one is a surge. Rounded down to whole buckets (`fast_buckets`); off when 0 or when
+    # that is not shorter than window_s (so a shorter window_s or another bucket_s needs no change here).
     fast_window_s: float = 1800.0
     # The brand-wide share counts the brand's original posts only (a cascade's comments and quoted forwards
     # are judged with their cascade); false: every post with its own text, as before 2026-11-24.
@@ -160,16 +161,15 @@ class NegativeSurgeConfig:
     # The baseline stops learning while the brand has an open negative surge.
     protect_baseline: bool = True
 
+    @property
+    def fast_buckets(self) -> int:
+        """Buckets in the fast window: `fast_window_s` rounded down, 0 (off) unless shorter than the window."""
+        buckets = int(self.fast_window_s // self.bucket_s + 1e-9)
+        return buckets if 1 <= buckets < round(self.window_s / self.bucket_s) else 0
+
     def __post_init__(self) -> None:
         _window(self.window_s, self.bucket_s)
-        if self.fast_window_s:
-            _window(self.fast_window_s, self.bucket_s)
-            require(
-                self.fast_window_s < self.window_s,
-                "fast_window_s",
-                self.fast_window_s,
-                f"0 (off) or shorter than window_s={self.window_s}",
-            )
+        _non_negative("fast_window_s", self.fast_window_s)
         _probability("negative_probability", self.negative_probability)
         for key in ("min_posts", "min_negative", "cascade_min_posts", "cascade_min_negative"):
             require(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")

@@ -486,13 +486,14 @@ class BrandNegativeSurge:
         window_s = ns.window_s
         lower, upper = wilson_bounds(k, n, ns.wilson_z)
         z = beta_binomial_z(k, n, share0, ns.overdispersion)
-        if ns.fast_window_s and not is_surge(n, k, z, lower, share0, ns):
-            n_fast, k_fast = self.talk.recent(round(ns.fast_window_s / ns.bucket_s))
+        fast_buckets = ns.fast_buckets
+        if fast_buckets and not is_surge(n, k, z, lower, share0, ns):
+            n_fast, k_fast = self.talk.recent(fast_buckets)
             lower_fast, upper_fast = wilson_bounds(k_fast, n_fast, ns.wilson_z)
             z_fast = beta_binomial_z(k_fast, n_fast, share0, ns.overdispersion)
             if is_surge(n_fast, k_fast, z_fast, lower_fast, share0, ns):
                 window_s, n, k, lower, upper, z = (
-                    ns.fast_window_s,
+                    fast_buckets * ns.bucket_s,
                     n_fast,
                     k_fast,
                     lower_fast,

@@ -94,14 +94,34 @@ def test_one_cascades_negative_comments_do_not_move_the_brand_wide_share():
     assert first_page(run(posts, config(brand_originals_only=False))) is not None
 
 
-@pytest.mark.parametrize(
-    "fast_window_s, expected",
-    [(1000.0, "whole multiple"), (3600.0, "shorter than window_s"), (7200.0, "shorter than window_s")],
-)
-def test_a_bad_fast_window_names_the_key(fast_window_s, expected):
+def test_a_negative_fast_window_names_the_key():
     with pytest.raises(ConfigError) as error:
-        NegativeSurgeConfig(fast_window_s=fast_window_s)
-    assert expected in str(error.value)
+        NegativeSurgeConfig(fast_window_s=-60.0)
+    assert "fast_window_s" in str(error.value) and ">= 0" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "settings, buckets",
+    [
+        ({}, 6),  # 1800 s of 300-s buckets
+        ({"fast_window_s": 0}, 0),  # off
+        ({"fast_window_s": 1000.0}, 3),  # rounded down to whole buckets
+        ({"window_s": 1200.0}, 0),  # not shorter than the window: off, and no error for a key left alone
+        ({"window_s": 1800.0}, 0),
+        ({"bucket_s": 240.0}, 7),  # 1680 s: a bucket_s that does not divide 1800 needs no change here
+        ({"fast_window_s": 100.0}, 0),  # shorter than a bucket: off
+    ],
+)
+def test_the_fast_window_is_whole_buckets_shorter_than_the_window(settings, buckets):
+    assert NegativeSurgeConfig(**settings).fast_buckets == buckets
+
+
+def test_the_reported_fast_window_is_the_whole_buckets_judged():
+    start = T0 + DAY_S
+    posts = sorted(ordinary_day(1440 + 90) + outage(start, 60, 2), key=lambda p: p.created_at_s)
+    firing = next(a for a in run(posts, config(fast_window_s=1000)) if a.severity in ("warning", "critical"))
+    assert firing.metrics["window_s"] == 900
+    assert " in 15 min " in firing.explanation
 
 
 def test_ring_recent_sums_the_newest_buckets():
