@@ -157,12 +157,10 @@ class PostBatch:
 
     @property
     def is_root(self) -> np.ndarray:
-        """The root of its cascade (a post, or a reaction that names itself as root)."""
+        """`Post.is_root` per post."""
 
         def build() -> np.ndarray:
-            return np.fromiter(
-                ((p := i.post).kind == "post" or p.id == p.root_id for i in self.posts), bool, len(self.posts)
-            )
+            return np.fromiter((i.post.is_root for i in self.posts), bool, len(self.posts))
 
         return self._column("is_root", build)
 

@@ -141,8 +141,8 @@ class DetectionEngine:
         config = self.config_for(brand)
         if not state.admit(zlib.crc32(item.id.encode()), config.dedup_ids):
             return []
-        if post.brands and (not state.brands or item.kind == "post" or item.id == root_id):
-            state.note_brands(post, item.kind == "post" or item.id == root_id)
+        if post.brands and (not state.brands or item.is_root):
+            state.note_brands(post, item.is_root)
             brand = state.brands[0]
         self._dirty_cascades.add(root_id)
         if state.context_version != self._context_version:

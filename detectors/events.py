@@ -45,6 +45,11 @@ class Post:
     # None means "match from text by configured aliases"; reactions inherit their root's brands.
     brands: tuple[str, ...] | None = None
 
+    @property
+    def is_root(self) -> bool:
+        """The root of its cascade: an original post, or a reaction that names itself as root."""
+        return self.kind == "post" or self.id == self.root_id
+
 
 @dataclass(frozen=True, slots=True)
 class EnrichedPost:

@@ -361,7 +361,7 @@ class BrandNegativeSurge:
     def update(self, item: EnrichedPost) -> Score:
         t = item.post.created_at_s
         p = item.negative_probability
-        if p is None or (self.config.brand_originals_only and not _is_original(item)):
+        if p is None or (self.config.brand_originals_only and not item.post.is_root):
             return self._idle_score(t)
         ns = self.config
         c = item.complaint_probability  # the rule of `_batch_negative`, one post
@@ -543,17 +543,21 @@ def _cheap_score(key: str, last_value: float, t: float) -> Score:
     return new_score(Score, (NAME, key, last_value, t, NO_METRICS, not_judged))
 
 
-def _is_original(item: EnrichedPost) -> bool:
-    """An original post (the root of its cascade): the rule of `PostBatch.is_root`, one post."""
-    post = item.post
-    return post.kind == "post" or post.id == post.root_id
-
-
-def is_surge(n: float, k: float, z: float, lower: float, share0: float, ns: NegativeSurgeConfig) -> bool:
-    """The brand-wide surge tests (the paging policy applies the same): volume floors, z, share increase."""
+def is_surge(
+    n: float,
+    k: float,
+    z: float,
+    lower: float,
+    share0: float,
+    ns: NegativeSurgeConfig,
+    *,
+    cascade: bool = False,
+) -> bool:
+    """The surge tests, shared by the detectors and the paging policy: volume floors (a cascade's are lower),
+    z, and the Wilson lower bound above the baseline share by `min_share_increase`."""
     return (
-        n >= ns.min_posts
-        and k >= ns.min_negative
+        n >= (ns.cascade_min_posts if cascade else ns.min_posts)
+        and k >= (ns.cascade_min_negative if cascade else ns.min_negative)
         and z >= ns.surge_z
         and lower >= share0 + ns.min_share_increase
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.events import SEVERITY_RANK, Severity
+from crisiswatch.detectors.negative import is_surge
 
 
 def _higher(a: Severity | None, b: Severity | None) -> Severity | None:
@@ -118,16 +119,10 @@ def negative_share_severity(
     `paging.cascade_comments_max_severity`: the comments' negativity pages through forward_surge)."""
     ns = config.negative_surge
     n, k = m["window_text_posts"], m["window_negative_posts"]
-    min_posts = ns.cascade_min_posts if cascade else ns.min_posts
     min_negative = ns.cascade_min_negative if cascade else ns.min_negative
     share0 = m["baseline_negative_share"]
     z = m["negative_z"]
-    significant = (
-        n >= min_posts
-        and k >= min_negative
-        and z >= ns.surge_z
-        and m["negative_share_lower"] >= share0 + ns.min_share_increase
-    )
+    significant = is_surge(n, k, z, m["negative_share_lower"], share0, ns, cascade=cascade)
 
     def what() -> str:
         return (
