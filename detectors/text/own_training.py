@@ -636,8 +636,8 @@ _EN_FRAMES["giveaway"] = [
 
 _MORE = {"zh": _ZH_MORE, "en": _EN_MORE}
 _NEWER = {"zh": _ZH_2026_11_8, "en": _EN_2026_11_8}
-_NEW_KINDS = ("reaction", "churn", "loyal")
-_NEWER_KINDS = ("news", "giveaway")
+# The fillers a kind draws besides the shared ones (the older kinds draw none).
+_EXTRA_FILLERS = {"reaction": _MORE, "churn": _MORE, "loyal": _MORE, "news": _NEWER, "giveaway": _NEWER}
 
 _LABELS = {
     "question": ("neutral", "0"),
@@ -677,9 +677,7 @@ def rows(lang: str) -> list[tuple[str, str, str, str]]:
         if kind not in frames:
             continue  # e.g. no Chinese `mild` frames
         sentiment, is_complaint = _LABELS[kind]
-        kind_fillers = {**fillers, **_MORE[lang]} if kind in _NEW_KINDS else fillers
-        if kind in _NEWER_KINDS:
-            kind_fillers = {**fillers, **_NEWER[lang]}
+        kind_fillers = {**fillers, **_EXTRA_FILLERS[kind][lang]} if kind in _EXTRA_FILLERS else fillers
         made = 0
         attempts = 0
         # Every frame in turn, then fillers at random: each frame is used about equally often.
