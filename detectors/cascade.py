@@ -272,8 +272,10 @@ class ForwardSurge:
             events = self.forwards + self.comments
             bucket = int(self.last_s // self.rate.bucket_s)
             rate_surge = window >= max(fs.min_events, self.surge_floor_events) and z >= fs.surge_z
-            # a rate crossing is judged at once, whatever the schedule: the page must not wait for more posts
-            if events >= self.eval_at or bucket != self.eval_bucket or rate_surge:
+            # a rate crossing is judged at once, whatever the schedule: the page must not wait for more posts.
+            # Once paging holds an incident the crossing has been judged: the schedule (and a big account,
+            # `_note_amplifier`) is enough to follow it, not a judgement at every post of the surge.
+            if events >= self.eval_at or bucket != self.eval_bucket or (rate_surge and not self.in_incident):
                 if (
                     self.in_incident
                     or rate_surge
@@ -348,6 +350,8 @@ class ForwardSurge:
             or (entries[at - 1][1] == followers and entries[at - 1][0] > author_id)
         ):
             at -= 1
+        if self.in_incident and followers >= self.config.big_account_followers:
+            self.eval_at = 0  # judged now: a big account raises the page's severity (forward_surge_severity)
         entries.insert(at, [author_id, followers, verified])
         del entries[keep:]
 

@@ -53,7 +53,7 @@ class DetectionEngine:
     def __init__(self, config: DetectorsConfig, brands: Mapping[str, BrandProfile] | None = None) -> None:
         self.config = config
         self.brands: dict[str, BrandProfile] = dict(brands or {})
-        self._configs: dict[str, DetectorsConfig] = {}
+        self._configs: dict[str | None, DetectorsConfig] = {}
         self._cascades: OrderedDict[str, CascadeState] = OrderedDict()
         self._brand_states: OrderedDict[str, BrandState] = OrderedDict()
         self._dirty_cascades: set[str] = set()
@@ -138,7 +138,7 @@ class DetectionEngine:
         else:
             self._cascades.move_to_end(root_id)
         brand = state.brands[0] if state.brands else None
-        config = self.config_for(brand)
+        config = self._configs.get(brand) or self.config_for(brand)  # once per post: the lookup inlined
         if not state.admit(zlib.crc32(item.id.encode()), config.dedup_ids):
             return []
         if post.brands and (not state.brands or item.is_root):
@@ -311,7 +311,7 @@ class DetectionEngine:
             state, config = self._brand(brand)
         else:
             self._brand_states.move_to_end(brand)
-            config = self.config_for(brand)
+            config = self._configs.get(brand) or self.config_for(brand)  # once per post: the lookup inlined
         if not state.admit(zlib.crc32(post.post.id.encode()), post.post.created_at_s, config.dedup_ids):
             return []
         self._dirty_brands.add(brand)

@@ -13,6 +13,7 @@ import math
 import pytest
 from detector_helpers import T0, make_post, timeline_reactions
 
+from crisiswatch.detectors.cascade import ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DetectionEngine
 from crisiswatch.detectors.events import SEVERITY_RANK
@@ -199,3 +200,32 @@ def test_the_post_that_crosses_the_threshold_pages_at_once(batch):
         assert not [a for a in update(make_post(f"f{i}", T0 + 1, root_id="r")) if a.severity]
     crossing = update(make_post("f18", T0 + 1, root_id="r", followers=2_500_000, verified=True))
     assert [a.severity for a in crossing if a.detector == "forward_surge"] == ["critical"]
+
+
+def test_an_open_incident_follows_its_schedule_and_judges_a_big_account_at_once(monkeypatch):
+    """Once a cascade has paged, its surge is judged on the schedule (every 5% of growth, each new minute),
+    not at every post of the surge (that was 90% of the per-post path's judgements on the bench stream); a
+    big account joining it is judged on its own post, since it raises the page to critical."""
+    judged: list[float] = []
+    score_at = ForwardSurge.score_at
+
+    def counting(self, now_s, expected_per_min=None):
+        judged.append(now_s)
+        return score_at(self, now_s, expected_per_min)
+
+    monkeypatch.setattr(ForwardSurge, "score_at", counting)
+    engine = DetectionEngine(DetectorsConfig())
+    engine.update_cascade(
+        make_post("r", T0, kind="post", followers=5000, negative=0.97, text="lost my parcel")
+    )
+    out = []
+    for i in range(19):
+        out += engine.update_cascade(make_post(f"f{i}", T0 + 1, root_id="r", followers=200))
+    assert [a.severity for a in out if a.detector == "forward_surge"] == ["warning"]
+    judged.clear()
+    more = 60
+    for i in range(19, 19 + more):
+        out += engine.update_cascade(make_post(f"f{i}", T0 + 2, root_id="r", followers=200))
+    assert 0 < len(judged) <= more // 3, len(judged)  # every max(5%, 3 events), not every post
+    big = engine.update_cascade(make_post("big", T0 + 2, root_id="r", followers=2_500_000))
+    assert [a.severity for a in big if a.detector == "forward_surge"] == ["critical"]
