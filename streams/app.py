@@ -109,6 +109,27 @@ def brand_messages(brand: str, source_partition: int, observations: Sequence[Any
     return messages
 
 
+class TableValueJSON(faust.Codec):
+    """Table values as JSON by the standard library, whatever else is installed.
+
+    Faust's own `json` codec switches to orjson when orjson is importable (faust-streaming's `fast` and
+    `orjson` extras). orjson refuses lone surrogates, which post text may carry into cascade state (root
+    texts, sample comments): the batch's state write would fail, and a changelog value holding the escape
+    would no longer load on recovery. The output is what Faust's codec writes without orjson (compact,
+    ASCII with escapes), so changelogs written before stay readable and keep their meaning.
+    """
+
+    def _dumps(self, obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+    def _loads(self, s: bytes) -> Any:
+        return json.loads(s)
+
+
+TABLE_VALUE_SERIALIZER = "crisiswatch-json"
+faust.serializers.codecs.register(TABLE_VALUE_SERIALIZER, TableValueJSON())
+
+
 def faust_settings(settings: Settings) -> dict[str, Any]:
     kafka = settings.kafka
     servers = [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
@@ -132,9 +153,6 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "web_host": settings.metrics.bind_host,
         "web_port": settings.metrics.port,
         "table_standby_replicas": 0,
-        # Table keys are the UTF-8 bytes of root_id / brand, stored as they are; values are JSON.
-        "table_key_serializer": "raw",
-        "table_value_serializer": "json",
         "worker_redirect_stdouts": False,
     }
     if kafka.security_protocol != "PLAINTEXT":
@@ -170,6 +188,13 @@ class SourcePartitionTable(faust.Table):  # type: ignore[misc]
     records itself. Keys thus live in the changelog partition that Faust restores to whichever worker owns
     the matching source partition. Faust's own write path is refused, so no write can land elsewhere.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Keys are the UTF-8 bytes of root_id / brand (key_type bytes: "raw"); values are JSON by the
+        # standard library. Faust takes a table's serializers from its key and value types, not from the
+        # app's settings, and falls back to its own `json` codec.
+        self.value_serializer = TABLE_VALUE_SERIALIZER
 
     def partition_for_key(self, key: Any) -> int | None:
         raise RuntimeError(f"table {self.name}: write through Worker._stage_table_writes")

@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
-from crisiswatch.streams.app import Worker
+import faust.utils.json
+import pytest
+from faust.serializers import codecs
+
+from crisiswatch.streams.app import TABLE_VALUE_SERIALIZER, Worker
 from crisiswatch.streams.config import settings_from_mapping
+
+# A cascade state value as hostile post text makes it: a lone surrogate, CJK, NUL.
+HOSTILE_VALUE = {
+    "applied": 7,
+    "engine": {"root_text": "lost \ud800 包裹 \x00", "rate": [1.5, 2], "ids": "AAEC"},
+}
 
 
 def test_state_tables_use_raw_keys_and_json_values() -> None:
     worker = Worker(settings_from_mapping({}, environ={}))
     for table in (worker.cascade_table, worker.brand_table, worker.alerting_table):
         topic = table.changelog_topic
-        assert (table.key_serializer, table.value_serializer) == ("raw", "json")
-        assert (topic.key_serializer, topic.value_serializer) == ("raw", "json")
+        assert (table.key_serializer, table.value_serializer) == ("raw", TABLE_VALUE_SERIALIZER)
+        assert (topic.key_serializer, topic.value_serializer) == ("raw", TABLE_VALUE_SERIALIZER)
         key = "根-1/x".encode()
         encoded = worker.app.serializers.dumps_key(topic.key_type, key, serializer=topic.key_serializer)
         assert encoded == key
         assert (
             worker.app.serializers.loads_key(topic.key_type, encoded, serializer=topic.key_serializer) == key
         )
+
+
+def test_table_values_keep_lone_surrogates_whatever_json_library_faust_picked() -> None:
+    """Faust's `json` codec uses orjson when it is installed (its `fast` extra), and orjson refuses lone
+    surrogates both ways; the tables' codec is the standard library's, ASCII with escapes."""
+    encoded = codecs.dumps(TABLE_VALUE_SERIALIZER, HOSTILE_VALUE)
+    encoded.decode("ascii")
+    assert codecs.loads(TABLE_VALUE_SERIALIZER, encoded) == HOSTILE_VALUE
+
+
+@pytest.mark.skipif(faust.utils.json.orjson is not None, reason="Faust's json codec is orjson here")
+def test_table_values_are_byte_identical_to_fausts_own_json_codec() -> None:
+    """Changelogs written with Faust's `json` codec (earlier versions) load unchanged, and new values are
+    the same bytes."""
+    fausts = codecs.dumps("json", HOSTILE_VALUE)
+    assert codecs.dumps(TABLE_VALUE_SERIALIZER, HOSTILE_VALUE) == fausts
+    assert codecs.loads(TABLE_VALUE_SERIALIZER, fausts) == HOSTILE_VALUE
 
 
 def test_undelivered_records_are_read_directly_and_put_back_in_offset_order(kafka_bootstrap: str) -> None:
