@@ -96,6 +96,7 @@ class ForwardSurge:
         "eval_bucket",
         "peak_window",
         "in_incident",
+        "every_brand_paged",
         "expected_per_min",
         "surge_floor_events",
         "_window_min",
@@ -135,6 +136,9 @@ class ForwardSurge:
         self.eval_bucket = -1
         self.peak_window = 0.0
         self.in_incident = False
+        # set with in_incident (CascadeState.sync_incidents, not stored): each of the cascade's brands holds
+        # an open forward incident, so no rate crossing can make a first page any more
+        self.every_brand_paged = False
         self.expected_per_min = config.expected_per_min
         # context from the brand (not stored): the learnt floor of a rate surge (brand.CascadePeaks)
         self.surge_floor_events = 0.0
@@ -272,10 +276,14 @@ class ForwardSurge:
             events = self.forwards + self.comments
             bucket = int(self.last_s // self.rate.bucket_s)
             rate_surge = window >= max(fs.min_events, self.surge_floor_events) and z >= fs.surge_z
-            # a rate crossing is judged at once, whatever the schedule: the page must not wait for more posts.
-            # Once paging holds an incident the crossing has been judged: the schedule (and a big account,
-            # `_note_amplifier`) is enough to follow it, not a judgement at every post of the surge.
-            if events >= self.eval_at or bucket != self.eval_bucket or (rate_surge and not self.in_incident):
+            # a rate crossing is judged at once, whatever the schedule: a first page must not wait for more
+            # posts. Once every brand of the cascade has an open incident, no crossing can make a first page:
+            # the schedule (and a big account, `_note_amplifier`) follows them, not a judgement at every post.
+            if (
+                events >= self.eval_at
+                or bucket != self.eval_bucket
+                or (rate_surge and not self.every_brand_paged)
+            ):
                 if (
                     self.in_incident
                     or rate_surge
@@ -702,6 +710,9 @@ class CascadeState:
                 else:
                     forward = True
         self.forward.in_incident = forward
+        self.forward.every_brand_paged = forward and all(
+            brand in self.paging and self.paging[brand][0] is not None for brand in self.brands
+        )
         self.negative.in_incident = negative
         return forward or negative
 

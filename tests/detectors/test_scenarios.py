@@ -8,6 +8,7 @@ Timeline rows, one character per minute of event time:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -16,7 +17,7 @@ from detector_helpers import T0, make_post, timeline_reactions
 from crisiswatch.detectors.cascade import ForwardSurge
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DetectionEngine
-from crisiswatch.detectors.events import SEVERITY_RANK
+from crisiswatch.detectors.events import SEVERITY_RANK, BrandProfile
 
 
 def run_timeline(reactions: str, *, root_negative, comment_negative, followers=200, big_at=None, config=None):
@@ -229,3 +230,31 @@ def test_an_open_incident_follows_its_schedule_and_judges_a_big_account_at_once(
     assert 0 < len(judged) <= more // 3, len(judged)  # every max(5%, 3 events), not every post
     big = engine.update_cascade(make_post("big", T0 + 2, root_id="r", followers=2_500_000))
     assert [a.severity for a in big if a.detector == "forward_surge"] == ["critical"]
+
+
+def test_a_brand_mentioned_in_the_root_does_not_delay_the_first_brands_first_page():
+    """The schedule replaces per-post judgements only once every brand of the cascade holds an open incident:
+    while the first brand has none, its rate crossing is judged on the post that makes it, even after the
+    mentioned brand (lower expectation) has paged. Found in review: the first version waited for the schedule."""
+    config = DetectorsConfig()
+    brands = {
+        "acme": BrandProfile(name="acme", detector_overrides={"forward_surge": {"expected_per_min": 10.0}}),
+        "rival": BrandProfile(name="rival"),
+    }
+    engine = DetectionEngine(config, brands=brands)
+    root = make_post("r", T0, kind="post", followers=5000, negative=0.97, text="lost my parcel")
+    root = dataclasses.replace(root, brands=("acme", "rival"))
+    engine.update_cascade(root)
+    reference = DetectionEngine(config, brands={"acme": brands["acme"]})
+    reference.update_cascade(dataclasses.replace(root, brands=("acme",)))
+    first: dict[str, int] = {}
+    for i in range(400):
+        post = make_post(f"f{i}", T0 + 1 + i * 0.5, root_id="r", followers=200)
+        for a in engine.update_cascade(dataclasses.replace(post, brands=("acme", "rival"))):
+            if a.detector == "forward_surge" and a.severity:
+                first.setdefault(a.brand, i)
+        for a in reference.update_cascade(dataclasses.replace(post, brands=("acme",))):
+            if a.detector == "forward_surge" and a.severity in ("warning", "critical"):
+                first.setdefault("acme alone", i)
+    assert first["rival"] < first["acme"], first  # the mentioned brand paged first (at most info)
+    assert first["acme"] == first["acme alone"], first
