@@ -10,6 +10,14 @@ source's own order, which the idempotency offsets rely on, is kept). A source no
 `idle_after_s` (a silent partition: like Flink's idleness) no longer holds the others back, however far
 behind it is; one that is merely behind but still sending does. A full buffer releases its oldest
 observations. Plain Python: "now" is passed in by the caller (a monotonic clock in the worker).
+
+A source's frontier is its newest event time, but its posts are not in event-time order (a quarter of the
+generated `week` stream arrives up to 10 s out of order). Released right up to the frontier, a post that
+arrives out of order would be applied after newer posts of other sources, at a place that depends on how
+the cascade side batched them, and one worker and two gave different brand incidents
+(bench/results/perf.md, seventh session). So observations are released only up to the aligned frontier
+minus `hold_back_s`: what arrives within that much of its source's frontier is merged in the same order,
+whatever the timing.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ Item = TypeVar("Item")
 
 
 class AlignedMerge(Generic[Item]):
-    def __init__(self, idle_after_s: float, max_buffered: int) -> None:
+    def __init__(self, idle_after_s: float, max_buffered: int, hold_back_s: float = 0.0) -> None:
         self.idle_after_s = idle_after_s
         self.max_buffered = max_buffered
+        self.hold_back_s = hold_back_s
         self.frontiers: dict[int, float] = {}
         self._heard_at: dict[int, float] = {}
         self._queues: dict[int, deque[tuple[float, Item]]] = {}
@@ -45,11 +54,12 @@ class AlignedMerge(Generic[Item]):
         self.advance(source, event_time_s, now_s)
 
     def aligned_s(self, now_s: float) -> float | None:
-        """The event time every active source has reached (None when no source is active)."""
+        """The event time every active source has reached, less the hold-back (None when no source is
+        active)."""
         active = [
             t for source, t in self.frontiers.items() if now_s - self._heard_at[source] < self.idle_after_s
         ]
-        return min(active) if active else None
+        return min(active) - self.hold_back_s if active else None
 
     def release(self, now_s: float) -> list[Item]:
         """Observations that are now safe to apply, oldest first, each source's order preserved."""

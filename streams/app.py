@@ -211,7 +211,7 @@ class PartitionState:
         # Brand partitions only: inputs aligned across source partitions, and events awaiting their ack.
         config = pipeline.settings.pipeline
         self.merge: AlignedMerge[tuple[Any, dict[str, Any]]] = AlignedMerge(
-            config.source_idle_after_s, config.max_aligned_buffer
+            config.source_idle_after_s, config.max_aligned_buffer, config.aligned_hold_back_s
         )
         self.pending_acks: list[Any] = []
         self.held_offsets: set[int] = set()  # offsets of brand messages waiting in the merge

@@ -81,6 +81,11 @@ class PipelineConfig:
     # Brand detectors see their inputs aligned in event time across source partitions; a source partition
     # not heard from for this many (wall-clock) seconds is idle and no longer holds the others back.
     source_idle_after_s: float = 10.0
+    # ... and an observation is released only once every active source has moved this much event time past
+    # it: posts that arrive up to this far out of event-time order are then applied in the same order
+    # whatever the batching, so one worker and several give the same brand incidents. Brand-wide pages
+    # come this much later (cascade pages do not wait).
+    aligned_hold_back_s: float = 30.0
     # At most this many observations held for alignment per brand partition (the oldest go first).
     max_aligned_buffer: int = 200_000
     # With no configured brands, brands named in posts are monitored up to this many; the rest count as `other`.
@@ -161,6 +166,7 @@ PIPELINE_SCHEMA: dict[str, Any] = {
         "watermark_quorum": {"type": "integer", "minimum": 1, "maximum": 64},
         "advance_every_s": {"type": "number", "exclusiveMinimum": 0},
         "source_idle_after_s": {"type": "number", "minimum": 0},
+        "aligned_hold_back_s": {"type": "number", "minimum": 0},
         "max_aligned_buffer": {"type": "integer", "minimum": 1},
         "max_auto_brands": {"type": "integer", "minimum": 0},
     },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,3 +77,39 @@ def test_everything_is_released_in_per_source_order_once_all_sources_catch_up(
     for source in range(4):
         indices = [index for s, index in released if s == source]
         assert indices == sorted(indices)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.floats(0, 8)), min_size=1, max_size=60
+    ),  # (source, lag behind its source's newest time)
+    st.lists(st.integers(1, 10), min_size=1, max_size=30),  # how many arrivals between two releases
+)
+def test_posts_out_of_order_within_the_hold_back_merge_the_same_whatever_the_release_timing(
+    arrivals: list[tuple[int, float]], chunks: list[int]
+) -> None:
+    """One worker and two release at different moments (batching, heartbeats); with each source's posts at
+    most `hold_back_s` out of order, the merged order must not depend on when releases happen. Without the
+    hold-back, it did (bench/results/perf.md, seventh session: brand incidents differed)."""
+    newest = [0.0, 0.0, 0.0]
+    stream = []
+    for i, (source, lag) in enumerate(arrivals):
+        newest[source] += 1.0
+        stream.append((source, newest[source] - lag, f"{source}:{i}"))
+
+    def merged(release_every: list[int]) -> list[str]:
+        merge: AlignedMerge[str] = AlignedMerge(idle_after_s=10, max_buffered=1000, hold_back_s=8.0)
+        for source in range(3):  # every source is known from the start (its first heartbeat)
+            merge.advance(source, -100.0, NOW)
+        out: list[str] = []
+        step = itertools.cycle(release_every)
+        due = next(step)
+        for n, (source, t, item) in enumerate(stream, 1):
+            merge.add(source, t, item, NOW)
+            if n == due:
+                out += merge.release(NOW)
+                due += next(step)
+        return out + merge.release(NOW + 100)  # the end: every source idle, all released
+
+    assert merged(chunks) == merged([1])
