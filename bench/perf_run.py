@@ -39,6 +39,7 @@ import math
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -58,6 +59,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from kafka_broker import KafkaBroker, create_topic, unique_topic  # noqa: E402
 from worker_process import WorkerConfig, WorkerProcess, free_port, read_topic  # noqa: E402
 
+from crisiswatch.streams.config import KafkaConfig  # noqa: E402
 from crisiswatch.streams.produce import message_key, send_messages  # noqa: E402
 from crisiswatch.streams.replay import dump_line  # noqa: E402
 
@@ -130,6 +132,31 @@ def code_version() -> dict[str, Any]:
         "commit": git("rev-parse", "HEAD").strip(),
         "diff_sha1": hashlib.sha1(git("diff", "HEAD").encode()).hexdigest()[:12],
     }
+
+
+def gc_pauses(metrics_text: str) -> dict[str, dict[str, float]]:
+    """Per generation: passes, seconds in all, and the upper bound of the slowest pass's histogram bucket."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pauses: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "crisiswatch_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            entry = pauses.setdefault(sample.labels["generation"], {"slowest_at_most_s": 0.0})
+            if sample.name.endswith("_count"):
+                entry["passes"] = sample.value
+            elif sample.name.endswith("_sum"):
+                entry["seconds"] = round(sample.value, 3)
+        for sample in family.samples:  # buckets are cumulative: the first bound holding every pass
+            if sample.name.endswith("_bucket"):
+                entry = pauses[sample.labels["generation"]]
+                bound = float(sample.labels["le"])
+                if sample.value >= entry.get("passes", 0) and not entry.get("bound_found"):
+                    entry["slowest_at_most_s"], entry["bound_found"] = bound, True
+    for entry in pauses.values():
+        entry.pop("bound_found", None)
+    return pauses
 
 
 def median(values: Sequence[float]) -> float:
@@ -335,6 +362,20 @@ class Bench:
         worker.terminate()
         if worker in self.workers:
             self.workers.remove(worker)
+
+    def stop_worker_with_gc_report(self, worker: WorkerProcess) -> dict[str, Any]:
+        """Stop the worker; what its cycle collector did (streams/gc_policy.py): the pauses by generation from
+        its metrics, and at shutdown how many objects were frozen and how many of them were cyclic garbage."""
+        report: dict[str, Any] = {}
+        with contextlib.suppress(OSError):
+            report["pauses"] = gc_pauses(worker.get_text("/metrics", timeout_s=10.0)[1])
+        self.stop_worker(worker)
+        found = re.search(
+            r"(\d+) objects were frozen, a full pass found (\d+) unreachable", worker.log_tail(200)
+        )
+        if found:
+            report["frozen_at_shutdown"], report["unreachable_found_at_shutdown"] = map(int, found.groups())
+        return report
 
     def group_lag(self, group: str, topic: str) -> int | None:
         """End offsets minus the group's committed offsets on `topic` (None before the first commit)."""
@@ -569,12 +610,14 @@ class Bench:
             worker.wait_ready(180)
             result = asyncio.run(self._latency_run(topic, background, rate, trials, worker))
         finally:
-            self.stop_worker(worker)
+            gc_report = self.stop_worker_with_gc_report(worker)
+        result["worker_gc"] = gc_report
+        fetch_max_wait_s = self.args.latency_kafka.get("fetch_max_wait_s", KafkaConfig.fetch_max_wait_s)
         result["fetch_settings"] = {
-            "faust_consumer_fetch_max_wait_ms": 1500,
+            "faust_consumer_fetch_max_wait_ms": round(fetch_max_wait_s * 1000),
             "fetch_min_bytes": 1,
-            "note": "faust-streaming 0.15.3 hard-codes fetch_max_wait_ms=1500 for its consumer (kafka.fetch_max_wait_ms is not "
-            "passed through); with fetch_min_bytes=1 a fetch returns as soon as any assigned partition has data",
+            "note": "kafka.fetch_max_wait_s replaces the 1,500 ms faust-streaming 0.15 hard-codes; "
+            "with fetch_min_bytes=1 a fetch returns as soon as any partition in it has data",
             "batch_max_wait_s": BENCH_KAFKA["batch_max_wait_s"],
             "producer": "faust defaults (linger_ms=0, acks=-1)",
         }
@@ -773,8 +816,9 @@ class Bench:
             assert worker.process is not None
             samples = self._soak_run(topic, path, rate, soak_s, worker)
         finally:
-            self.stop_worker(worker)
+            gc_report = self.stop_worker_with_gc_report(worker)
         result = soak_summary(samples, soak_s)
+        result["worker_gc"] = gc_report
         result["posts_available"] = count
         self.results["phases"]["soak"] = result
         log(
@@ -1054,6 +1098,7 @@ def unit_memory_child() -> None:
     # Cascades: the worker's real objects, from the memory phase's kind of stream.
     from crisiswatch.detectors.engine import DetectionEngine
     from crisiswatch.detectors.events import Author, EnrichedPost, Post
+    from crisiswatch.streams.app import encode_table_value
     from crisiswatch.streams.config import Settings
 
     settings = Settings()
@@ -1061,7 +1106,7 @@ def unit_memory_child() -> None:
     cascades = 20_000
     base = tracemalloc.get_traced_memory()[0]
     t0 = 1_790_000_000.0
-    table: dict[bytes, Any] = {}
+    table: dict[bytes, bytes] = {}
     for index in range(cascades):
         root = f"r{index}"
         for j in range(3):
@@ -1092,15 +1137,12 @@ def unit_memory_child() -> None:
     roots, _ = engine.drain_dirty()
     engine_bytes = (tracemalloc.get_traced_memory()[0] - base) / cascades
     base = tracemalloc.get_traced_memory()[0]
-    for root in roots:
-        table[root.encode()] = {
-            "v": 1,
-            "applied": 12345,
-            "engine": engine.cascade_state(root),
-            "incidents": {},
-        }
+    for root in roots:  # as the worker's memory store keeps it: the changelog record's bytes
+        table[root.encode()] = encode_table_value(
+            {"v": 1, "applied": 12345, "engine": engine.cascade_state(root), "incidents": {}}
+        )
     table_bytes = (tracemalloc.get_traced_memory()[0] - base) / cascades
-    state_json = len(json.dumps(next(iter(table.values()))))
+    state_json = len(next(iter(table.values())))
     del engine, table
     gc.collect()
     # Per remembered post in the whole ingest stage: dedup id + post -> root map (both bounded by dedup_max_ids).

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from prometheus_client import CollectorRegistry, generate_latest
 
 from crisiswatch.alerts.callbacks import CallbackHandler, CallbackRequest
@@ -47,6 +48,7 @@ from crisiswatch.streams import state_shards
 from crisiswatch.streams.alignment import AlignedMerge
 from crisiswatch.streams.clock import WallClock
 from crisiswatch.streams.config import Settings
+from crisiswatch.streams.gc_policy import GC_PAUSES_RECORDED_EVERY_S, CycleCollectorPolicy
 from crisiswatch.streams.memory_probe import MemoryProbe, container_sizes
 from crisiswatch.streams.metrics import PipelineMetrics
 from crisiswatch.streams.observability import METRICS_CONTENT_TYPE, WorkerObservability
@@ -109,25 +111,36 @@ def brand_messages(brand: str, source_partition: int, observations: Sequence[Any
     return messages
 
 
-class TableValueJSON(faust.Codec):
-    """Table values as JSON by the standard library, whatever else is installed.
+def encode_table_value(value: Any) -> bytes:
+    """A table value as its changelog record carries it, and as the in-memory store keeps it.
 
-    Faust's own `json` codec switches to orjson when orjson is importable (faust-streaming's `fast` and
-    `orjson` extras). orjson refuses lone surrogates, which post text may carry into cascade state (root
-    texts, sample comments): the batch's state write would fail, and a changelog value holding the escape
-    would no longer load on recovery. The output is what Faust's codec writes without orjson (compact,
-    ASCII with escapes), so changelogs written before stay readable and keep their meaning.
+    JSON by the standard library, compact and ASCII with escapes: the bytes Faust's own `json` codec writes
+    without orjson, so changelogs written before stay readable and keep their meaning. Not orjson (which
+    Faust picks up silently when importable): it refuses lone surrogates, which post text may carry into
+    cascade state (root texts, sample comments).
+    """
+    return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def consumer_class(fetch_max_wait_s: float) -> type[aiokafka_driver.Consumer]:
+    """Faust's aiokafka consumer with the broker's fetch wait set (`kafka.fetch_max_wait_s`).
+
+    faust-streaming 0.15 passes `fetch_max_wait_ms=1500` to aiokafka and offers no setting for it. aiokafka
+    reads the value when the consumer starts, so it is set on the consumer Faust has just built.
+    tests/streams/test_worker_tables.py checks that the running consumer's fetcher gets it.
     """
 
-    def _dumps(self, obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+    class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):  # type: ignore[misc]
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            consumer._fetch_max_wait_ms = round(fetch_max_wait_s * 1000)
+            return consumer
 
-    def _loads(self, s: bytes) -> Any:
-        return json.loads(s)
+    class Consumer(aiokafka_driver.Consumer):  # type: ignore[misc]
+        def _new_consumer_thread(self) -> ConsumerThread:
+            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-
-TABLE_VALUE_SERIALIZER = "crisiswatch-json"
-faust.serializers.codecs.register(TABLE_VALUE_SERIALIZER, TableValueJSON())
+    return Consumer
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -191,10 +204,17 @@ class SourcePartitionTable(faust.Table):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Keys are the UTF-8 bytes of root_id / brand (key_type bytes: "raw"); values are JSON by the
-        # standard library. Faust takes a table's serializers from its key and value types, not from the
-        # app's settings, and falls back to its own `json` codec.
-        self.value_serializer = TABLE_VALUE_SERIALIZER
+        # Keys are the UTF-8 bytes of root_id / brand (key_type bytes: "raw"). Values are kept as the bytes
+        # of their changelog record (`encode_table_value`), in the store as in Kafka, and decoded only when
+        # a key is loaded (`stored`). Decoded, each cascade's value was ~20 lists and dicts (2.7 KB) beside
+        # the engine's own state, and every full pass of the cycle collector walked them
+        # (bench/results/perf.md). Faust takes serializers from the key and value types: set here.
+        self.value_serializer = "raw"
+
+    def stored(self, key: bytes) -> Any:
+        """The decoded value stored under `key`, or None."""
+        raw = self.data.get(key)
+        return None if raw is None else json.loads(raw)
 
     def partition_for_key(self, key: Any) -> int | None:
         raise RuntimeError(f"table {self.name}: write through Worker._stage_table_writes")
@@ -259,6 +279,8 @@ class Worker:
         self.analyzer = analyzer or TextAnalyzer.load_default(settings.text)
         self.resolver = BrandResolver(settings.brands, settings.pipeline.max_auto_brands)
         self.app = faust.App(settings.kafka.app_id, **faust_settings(settings))
+        # The transport builds the app's consumer on first use; this instance's class, not Faust's.
+        self.app.transport.Consumer = consumer_class(settings.kafka.fetch_max_wait_s)  # type: ignore[misc]
         kafka = settings.kafka
         self.posts_topic = self.app.topic(
             kafka.posts_topic, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
@@ -306,6 +328,7 @@ class Worker:
             )
         self.cascades: dict[int, PartitionState] = {}
         self.brands: dict[int, PartitionState] = {}
+        self.gc_policy = CycleCollectorPolicy(kafka.gc_freeze_every_s, self.registry)
         self.commit_gaps = CommitGapRepair(after_s=max(15.0, 10 * kafka.commit_interval_s))
         self.totals = Accounting()
         self.delivered = 0
@@ -413,6 +436,14 @@ class Worker:
                     check_every_s=max(1.0, self.watchdog.stall_s / 4),
                     before_exit=dump_tasks,
                 )
+
+        @app.task
+        async def collect_cycles() -> None:
+            # This process's cycle collector (streams/gc_policy.py); stopped by the CLI when the worker ends.
+            self.gc_policy.start()
+            while True:
+                await asyncio.sleep(self.gc_policy.freeze_every_s or GC_PAUSES_RECORDED_EVERY_S)
+                self.gc_policy.tick()
 
         @app.timer(interval=COMMIT_GAP_CHECK_S)
         async def repair_commit_gaps() -> None:
@@ -816,7 +847,7 @@ class Worker:
         if root_id in state.loaded_keys:
             return
         state.loaded_keys.add(root_id)
-        stored = self.cascade_table.get(root_id.encode())
+        stored = self.cascade_table.stored(root_id.encode())
         if stored:
             self._restore(state, stored, cascade_key=root_id)
             return  # a stored key leaves through `_cascade_state_writes` when its state expires
@@ -920,12 +951,12 @@ class Worker:
         key_partition = getattr(store, "_key_partition", {})
         for key, value in writes:
             key_bytes, _ = topic.prepare_key(key, table.key_serializer)
-            value_bytes = None if value is None else topic.prepare_value(value, table.value_serializer)[0]
-            if value is None:
+            value_bytes = None if value is None else encode_table_value(value)
+            if value_bytes is None:
                 store.pop(key, None)
                 key_partition.pop(key, None)
             else:
-                store[key] = value
+                store[key] = value_bytes
                 key_partition[key] = partition
             self._unsent_changelog.append((name, key_bytes, value_bytes, partition))
 
@@ -1067,7 +1098,7 @@ class Worker:
             return
         state.loaded_keys.add(brand)
         state.applied[brand] = {}
-        stored = self.brand_table.get(brand.encode())
+        stored = self.brand_table.stored(brand.encode())
         if stored:
             self._restore(state, stored, brand_key=brand)
         elif self.warm_start is not None:
@@ -1178,11 +1209,11 @@ class Worker:
             )
             prefix = _alerting_prefix(partition)
             entries = {
-                key[len(prefix) :].decode("utf-8"): value
+                key[len(prefix) :].decode("utf-8"): json.loads(value)
                 for key, value in list(self.alerting_table.items())
                 if isinstance(key, bytes) and key.startswith(prefix)
             }
-            legacy = self.alerting_table.get(f"partition-{partition}".encode())
+            legacy = self.alerting_table.stored(f"partition-{partition}".encode())
             if entries.pop(ALERTING_LAYOUT_KEY, None) == ALERTING_LAYOUT:
                 service.load_state(state_shards.unshard(entries))
             elif legacy and legacy.get("v") == STATE_VERSION:  # one value per partition (before 0.3)

@@ -54,7 +54,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     with fewer_gc_passes():  # as in replay: fewer, larger passes of the cycle collector
-        faust_worker.execute_from_commandline()
+        try:
+            faust_worker.execute_from_commandline()
+        finally:
+            worker.gc_policy.stop()
     return EXIT_OK
 
 

@@ -62,8 +62,16 @@ class KafkaConfig:
     # The agent takes up to this many posts per batch (batches amortise enrichment and state writes).
     batch_max_posts: int = 2000
     batch_max_wait_s: float = 0.05
+    # How long the broker may hold the worker's fetch for data. Faust hard-codes 1.5 s; aiokafka leaves out
+    # of a fetch the partitions whose records are still buffered, so a fetch of only quiet partitions held
+    # the busy ones back that long: pages took 2-2.5 s under load (bench/results/perf.md). Each worker
+    # sends up to 1/this fetches a second when idle.
+    fetch_max_wait_s: float = 0.1
     # Exit (status 3) for a supervisor restart when input waits this long with no progress; 0 disables.
     watchdog_stall_s: float = 120.0
+    # Every this many seconds, one full cycle-collector pass over what is new, then the survivors are frozen
+    # out of later passes (streams/gc_policy.py): a pass no longer walks all the state held. 0 disables.
+    gc_freeze_every_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,8 @@ KAFKA_SCHEMA: dict[str, Any] = {
         "batch_max_posts": {"type": "integer", "minimum": 1, "maximum": 100000},
         "batch_max_wait_s": {"type": "number", "minimum": 0},
         "watchdog_stall_s": {"type": "number", "minimum": 0},
+        "fetch_max_wait_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+        "gc_freeze_every_s": {"type": "number", "minimum": 0},
     },
 }
 

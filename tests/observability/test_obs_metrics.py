@@ -28,6 +28,7 @@ from crisiswatch.alerts.metrics import AlertMetrics
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.engine import DetectionEngine
 from crisiswatch.detectors.events import Assessment, Author, BrandProfile, EnrichedPost, Post
+from crisiswatch.streams.gc_policy import CycleCollectorPolicy
 from crisiswatch.streams.logs import JsonFormatter, RedactingFilter, faust_logging_options
 from crisiswatch.streams.metrics import PipelineMetrics
 from crisiswatch.streams.observability import (
@@ -66,6 +67,7 @@ UNIT_SUFFIXES = (
     "_open",
     "_score",
     "_finished",
+    "_objects",
 )
 
 
@@ -126,6 +128,7 @@ def test_names_follow_the_convention_and_labels_are_bounded():
     registry = CollectorRegistry()
     PipelineMetrics(registry)
     AlertMetrics(registry)
+    CycleCollectorPolicy(10.0, registry)
     names = set()
     for family in registry.collect():
         name = (
@@ -161,6 +164,8 @@ def test_names_follow_the_convention_and_labels_are_bounded():
         "crisiswatch_build_info",
         "crisiswatch_config_info",
         "crisiswatch_text_model_info",
+        "crisiswatch_gc_pause_seconds",
+        "crisiswatch_gc_frozen_objects",
     } <= names
 
 

@@ -1,4 +1,4 @@
-"""The worker's tables serialise keys as raw bytes and values as JSON: what recovery decodes must match."""
+"""The worker's tables serialise keys and values as raw bytes, the values JSON: what recovery reads must match."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import faust.utils.json
 import pytest
 from faust.serializers import codecs
 
-from crisiswatch.streams.app import TABLE_VALUE_SERIALIZER, Worker
+from crisiswatch.streams.app import Worker, encode_table_value
 from crisiswatch.streams.config import settings_from_mapping
 
 # A cascade state value as hostile post text makes it: a lone surrogate, CJK, NUL.
@@ -18,12 +18,12 @@ HOSTILE_VALUE = {
 }
 
 
-def test_state_tables_use_raw_keys_and_json_values() -> None:
+def test_state_tables_use_raw_keys_and_values() -> None:
     worker = Worker(settings_from_mapping({}, environ={}))
     for table in (worker.cascade_table, worker.brand_table, worker.alerting_table):
         topic = table.changelog_topic
-        assert (table.key_serializer, table.value_serializer) == ("raw", TABLE_VALUE_SERIALIZER)
-        assert (topic.key_serializer, topic.value_serializer) == ("raw", TABLE_VALUE_SERIALIZER)
+        assert (table.key_serializer, table.value_serializer) == ("raw", "raw")
+        assert (topic.key_serializer, topic.value_serializer) == ("raw", "raw")
         key = "根-1/x".encode()
         encoded = worker.app.serializers.dumps_key(topic.key_type, key, serializer=topic.key_serializer)
         assert encoded == key
@@ -34,10 +34,13 @@ def test_state_tables_use_raw_keys_and_json_values() -> None:
 
 def test_table_values_keep_lone_surrogates_whatever_json_library_faust_picked() -> None:
     """Faust's `json` codec uses orjson when it is installed (its `fast` extra), and orjson refuses lone
-    surrogates both ways; the tables' codec is the standard library's, ASCII with escapes."""
-    encoded = codecs.dumps(TABLE_VALUE_SERIALIZER, HOSTILE_VALUE)
+    surrogates both ways; the tables' values are the standard library's JSON, ASCII with escapes."""
+    encoded = encode_table_value(HOSTILE_VALUE)
     assert encoded == json.dumps(HOSTILE_VALUE, separators=(",", ":")).encode("ascii")
-    assert codecs.loads(TABLE_VALUE_SERIALIZER, encoded) == HOSTILE_VALUE
+    worker = Worker(settings_from_mapping({}, environ={}))
+    worker.cascade_table.data[b"k"] = encoded  # as recovery fills the store: the record's bytes
+    assert worker.cascade_table.stored(b"k") == HOSTILE_VALUE
+    assert worker.cascade_table.stored(b"absent") is None
 
 
 @pytest.mark.skipif(faust.utils.json.orjson is not None, reason="Faust's json codec is orjson here")
@@ -45,8 +48,7 @@ def test_table_values_are_byte_identical_to_fausts_own_json_codec() -> None:
     """Changelogs written with Faust's `json` codec (earlier versions) load unchanged, and new values are
     the same bytes."""
     fausts = codecs.dumps("json", HOSTILE_VALUE)
-    assert codecs.dumps(TABLE_VALUE_SERIALIZER, HOSTILE_VALUE) == fausts
-    assert codecs.loads(TABLE_VALUE_SERIALIZER, fausts) == HOSTILE_VALUE
+    assert encode_table_value(HOSTILE_VALUE) == fausts
 
 
 def test_undelivered_records_are_read_directly_and_put_back_in_offset_order(kafka_bootstrap: str) -> None:
@@ -147,3 +149,25 @@ def test_cascade_keys_without_state_are_forgotten_after_the_write() -> None:
     batch([post("acme-root", "Acme lost my parcel", 10)])
     assert state.loaded_keys == {"acme-root"}
     assert state.applied == {"acme-root": offset - 1}
+
+
+def test_the_workers_consumer_fetches_with_the_configured_wait(kafka_bootstrap: str) -> None:
+    """Faust hard-codes a 1.5 s fetch wait; the worker's consumer starts its fetcher with
+    `kafka.fetch_max_wait_s` instead (aiokafka reads the value at start: checked on the started fetcher)."""
+    import asyncio
+
+    settings = settings_from_mapping(
+        {"kafka": {"bootstrap_servers": kafka_bootstrap, "fetch_max_wait_s": 0.25, "watchdog_stall_s": 0}},
+        environ={},
+    )
+
+    async def started_fetch_wait_ms() -> int:
+        worker = Worker(settings)
+        consumer = worker.app.consumer._thread._create_worker_consumer(worker.app.transport)
+        await consumer.start()
+        try:
+            return int(consumer._fetcher._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(started_fetch_wait_ms()) == 250
