@@ -127,7 +127,8 @@ def consumer_class(fetch_max_wait_s: float) -> type[aiokafka_driver.Consumer]:
 
     faust-streaming 0.15 passes `fetch_max_wait_ms=1500` to aiokafka and offers no setting for it. aiokafka
     reads the value when the consumer starts, so it is set on the consumer Faust has just built.
-    tests/streams/test_worker_tables.py checks that the running consumer's fetcher gets it.
+    tests/streams/test_worker_tables.py checks the consumer the worker's consumer thread builds, and that a
+    started one hands the value to its fetcher.
     """
 
     class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -439,8 +440,7 @@ class Worker:
 
         @app.task
         async def collect_cycles() -> None:
-            # This process's cycle collector (streams/gc_policy.py); stopped by the CLI when the worker ends.
-            self.gc_policy.start()
+            # This process's cycle collector (streams/gc_policy.py), started and stopped by `crisiswatch worker`.
             while True:
                 await asyncio.sleep(self.gc_policy.freeze_every_s or GC_PAUSES_RECORDED_EVERY_S)
                 self.gc_policy.tick()

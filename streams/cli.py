@@ -54,6 +54,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     with fewer_gc_passes():  # as in replay: fewer, larger passes of the cycle collector
+        worker.gc_policy.start()
         try:
             faust_worker.execute_from_commandline()
         finally:

@@ -161,7 +161,7 @@ KAFKA_SCHEMA: dict[str, Any] = {
         "batch_max_posts": {"type": "integer", "minimum": 1, "maximum": 100000},
         "batch_max_wait_s": {"type": "number", "minimum": 0},
         "watchdog_stall_s": {"type": "number", "minimum": 0},
-        "fetch_max_wait_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+        "fetch_max_wait_s": {"type": "number", "minimum": 0.001, "maximum": 30},
         "gc_freeze_every_s": {"type": "number", "minimum": 0},
     },
 }
@@ -377,6 +377,9 @@ def settings_from_mapping(
             if brand.detector_overrides:
                 _built(f"brands[{index}].detectors", detectors.with_overrides, brand.detector_overrides)
         kafka = dict(_section(document, "kafka"))
+        freeze_every_s = kafka.get("gc_freeze_every_s", 0)
+        if 0 < freeze_every_s < 1:  # a full pass of the cycle collector many times a second
+            raise ConfigError("kafka.gc_freeze_every_s", freeze_every_s, "0 (off) or at least 1 second")
         if isinstance(kafka.get("bootstrap_servers"), list):
             kafka["bootstrap_servers"] = ",".join(kafka["bootstrap_servers"])
         return Settings(

@@ -14,7 +14,8 @@ becomes garbage later is never collected. `crisiswatch_gc_frozen_objects` shows 
 `bench/perf_run.py` measures what a final full pass finds among them (bench/results/perf.md).
 
 Pause times go to `crisiswatch_gc_pause_seconds` by generation. The gc callback only appends to a deque; the
-histogram is fed from the worker's timer, so no metric lock is ever taken inside a collection.
+histogram is fed at each tick (the worker's `collect_cycles` task), so no metric lock is ever taken inside a
+collection.
 """
 
 from __future__ import annotations
@@ -49,28 +50,29 @@ class CycleCollectorPolicy:
         )
         for generation in ("0", "1", "2"):
             self.pause_seconds.labels(generation)
+        # Set at each tick, not read at scrape time: counting walks every frozen object (3 ms per 400k).
         self.frozen_objects = Gauge(
             "crisiswatch_gc_frozen_objects",
-            "Objects frozen out of the cycle collector's passes (kafka.gc_freeze_every_s).",
+            "Objects frozen out of the cycle collector's passes (kafka.gc_freeze_every_s), at the last freeze.",
             registry=registry,
         )
-        self.frozen_objects.set_function(lambda: float(gc.get_freeze_count()))
 
     @property
     def freezes(self) -> bool:
         return self.freeze_every_s > 0
 
     def start(self) -> None:
-        """Record pauses from now on, and freeze what start-up left alive. Only the worker process calls
-        this (`crisiswatch worker`): a Worker built in a test leaves the process's collector alone."""
+        """Record pauses from now on, and freeze what start-up left alive. `crisiswatch worker` calls this
+        and `stop` around the Faust worker's run: a Worker built in a test leaves the collector alone."""
         if not self.running:
             self.running = True
             gc.callbacks.append(self._on_gc)
         self.tick()
 
     def stop(self) -> int:
-        """At shutdown: frozen objects become collectable again, and one full pass counts the cyclic garbage
-        that freezing had kept (logged, and returned). Pauses are no longer recorded."""
+        """At shutdown, once the Faust worker has stopped (its partitions already handed over): frozen
+        objects become collectable again, and one full pass counts the cyclic garbage that freezing had
+        kept (logged, and returned). The pass walks the whole heap: 1.5–2.5 s for ~60k cascades."""
         if not self.running:
             return 0
         self.running = False
@@ -93,6 +95,7 @@ class CycleCollectorPolicy:
         if self.freezes:
             gc.collect()
             gc.freeze()
+            self.frozen_objects.set(gc.get_freeze_count())
         self.record_pauses()
 
     def record_pauses(self) -> None:

@@ -176,6 +176,7 @@ def test_every_rule_and_panel_names_a_metric_crisiswatch_defines():
     registry = CollectorRegistry()
     PipelineMetrics(registry)
     AlertMetrics(registry)
+    CycleCollectorPolicy(10.0, registry)
     FaustMetrics.create(registry, FAUST_METRICS_PREFIX)
     exposed = pq.exposed_names(generate_latest(registry).decode())
     for where, expr in pq.dashboard_expressions() + pq.rule_expressions():

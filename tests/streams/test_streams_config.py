@@ -45,6 +45,8 @@ def test_example_config_is_valid() -> None:
         ("brands:\n  - name: Acme\n    time_zone: Mars/Olympus\n", "brands[0].time_zone", "IANA"),
         ("brands:\n  - name: Acme\n  - name: Acme\n", "brands", "unique"),
         ("surprise: 1\n", "surprise", "known keys"),
+        ("kafka:\n  gc_freeze_every_s: 0.2\n", "kafka.gc_freeze_every_s", "at least 1 second"),
+        ("kafka:\n  fetch_max_wait_s: 0\n", "kafka.fetch_max_wait_s", "minimum"),
     ],
 )
 def test_errors_name_file_key_value_and_expectation(

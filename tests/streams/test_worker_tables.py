@@ -151,6 +151,47 @@ def test_cascade_keys_without_state_are_forgotten_after_the_write() -> None:
     assert state.applied == {"acme-root": offset - 1}
 
 
+def test_a_changelog_record_of_fausts_own_json_codec_recovers_into_the_store_as_bytes() -> None:
+    """Recovery as Faust runs it: the changelog topic decodes the record (serializer raw), the memory store
+    applies the batch; a tombstone deletes. Records written by earlier versions (Faust's json codec) load."""
+    from types import SimpleNamespace
+
+    worker = Worker(settings_from_mapping({"kafka": {"watchdog_stall_s": 0}}, environ={}))
+    table = worker.cascade_table
+    topic = table.changelog_topic
+    value = {"v": 1, "applied": 7, "engine": {"root_text": "lost 包裹", "rate": [1.5, 2]}}
+    record = codecs.dumps("json", value)
+
+    def event(key: bytes, raw: bytes | None) -> SimpleNamespace:
+        decoded = (
+            None
+            if raw is None
+            else worker.app.serializers.loads_value(topic.value_type, raw, serializer=topic.value_serializer)
+        )
+        return SimpleNamespace(key=key, value=decoded, message=SimpleNamespace(value=raw, partition=3))
+
+    table.apply_changelog_batch([event(b"root-1", record), event(b"root-2", record), event(b"root-2", None)])
+    assert table.data[b"root-1"] == record
+    assert table.stored(b"root-1") == value
+    assert b"root-2" not in table.data
+    assert table.data._key_partition[b"root-1"] == 3
+
+
+def test_the_workers_consumer_thread_builds_its_consumer_with_the_configured_wait() -> None:
+    import asyncio
+
+    async def fetch_wait_ms() -> int:
+        settings = settings_from_mapping(
+            {"kafka": {"fetch_max_wait_s": 0.25, "watchdog_stall_s": 0}}, environ={}
+        )
+        worker = Worker(settings)
+        return int(
+            worker.app.consumer._thread._create_worker_consumer(worker.app.transport)._fetch_max_wait_ms
+        )
+
+    assert asyncio.run(fetch_wait_ms()) == 250
+
+
 def test_the_workers_consumer_fetches_with_the_configured_wait(kafka_bootstrap: str) -> None:
     """Faust hard-codes a 1.5 s fetch wait; the worker's consumer starts its fetcher with
     `kafka.fetch_max_wait_s` instead (aiokafka reads the value at start: checked on the started fetcher)."""
