@@ -139,23 +139,21 @@ def gc_pauses(metrics_text: str) -> dict[str, dict[str, float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     pauses: dict[str, dict[str, float]] = {}
+    buckets: dict[str, list[tuple[float, float]]] = {}
     for family in text_string_to_metric_families(metrics_text):
         if family.name != "crisiswatch_gc_pause_seconds":
             continue
         for sample in family.samples:
-            entry = pauses.setdefault(sample.labels["generation"], {"slowest_at_most_s": 0.0})
+            generation = sample.labels["generation"]
+            entry = pauses.setdefault(generation, {})
             if sample.name.endswith("_count"):
                 entry["passes"] = sample.value
             elif sample.name.endswith("_sum"):
                 entry["seconds"] = round(sample.value, 3)
-        for sample in family.samples:  # buckets are cumulative: the first bound holding every pass
-            if sample.name.endswith("_bucket"):
-                entry = pauses[sample.labels["generation"]]
-                bound = float(sample.labels["le"])
-                if sample.value >= entry.get("passes", 0) and not entry.get("bound_found"):
-                    entry["slowest_at_most_s"], entry["bound_found"] = bound, True
-    for entry in pauses.values():
-        entry.pop("bound_found", None)
+            elif sample.name.endswith("_bucket"):
+                buckets.setdefault(generation, []).append((float(sample.labels["le"]), sample.value))
+    for generation, entry in pauses.items():  # buckets are cumulative: the first bound holding every pass
+        entry["slowest_at_most_s"] = min(le for le, count in buckets[generation] if count >= entry["passes"])
     return pauses
 
 
