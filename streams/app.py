@@ -434,8 +434,9 @@ class Worker:
                 await run_watchdog(
                     self.watchdog,
                     self.assigned_post_partitions,
+                    self.recovery_progress,
                     check_every_s=max(1.0, self.watchdog.stall_s / 4),
-                    before_exit=dump_tasks,
+                    before_exit=self._log_where_it_hung,
                 )
 
         @app.task
@@ -509,12 +510,28 @@ class Worker:
             # new owner reads the changelog
             await self.make_durable()
 
+    def _log_where_it_hung(self) -> None:
+        """Before the watchdog's exit: Faust's fetch flow control as it stood, and every task's stack."""
+        log.warning("consumer flow at the exit: %s", json.dumps(self._consumer_flow(), default=str))
+        dump_tasks()
+
     def assigned_post_partitions(self) -> set[int]:
         """Posts partitions this worker processes now; empty while rebalancing or recovering tables."""
         if not self.readiness()["ready"]:
             return set()
         topic = self.settings.kafka.posts_topic
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
+
+    def recovery_progress(self) -> tuple[int, int] | None:
+        """While assigned partitions wait for a rebalance or table recovery to end: the consumer generation
+        and the changelog offsets recovery has read up to, summed (they move while it makes progress).
+        None when ready, or when nothing is assigned (a worker the group gave nothing to is idle, not stuck)."""
+        status = self.readiness()
+        if status["ready"] or not status["assigned_partitions"]:
+            return None
+        recovery: Any = cast(Any, self.app.tables).recovery
+        read = sum(recovery.active_offsets.values()) + sum(recovery.standby_offsets.values())
+        return int(self.app.consumer_generation_id), int(read)
 
     def readiness(self) -> dict[str, Any]:
         consumer = self.app.consumer if self.app.producer is not None else None

@@ -4,7 +4,10 @@ Faust and aiokafka have open reports of consumers that hang after a broker resta
 errors, no fetches. The watchdog asks the broker for the input's end offsets with its own kafka-python
 client (the hung one cannot be trusted; its own is replaced after any error) and compares them with what
 the agents last processed. When a partition has had input waiting for `stall_s` with no progress, it exits
-with status 3.
+with status 3. The same goes for a table recovery (or a rebalance) that shows no progress for `stall_s`:
+in some failover tests, Faust's recovery after a rebalance received nothing from changelog partitions it
+had records to read, and the worker never became ready. That is no stall of its input (a worker that is not
+ready has no partitions to stall on), so it waited forever.
 A broker that cannot be reached is not a hang of ours: the watchdog waits for it instead.
 """
 
@@ -15,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 log = logging.getLogger("crisiswatch.watchdog")
@@ -36,6 +39,8 @@ class ProgressWatchdog:
         # partition -> next offset to process (last processed + 1), and when it last moved
         self.positions: dict[int, int] = {}
         self._moved_at: dict[int, float] = {}
+        self._recovery_progress: Hashable | None = None
+        self._recovery_moved_at = 0.0
 
     def processed(self, partition: int, offset: int) -> None:
         if offset + 1 > self.positions.get(partition, -1):
@@ -46,6 +51,16 @@ class ProgressWatchdog:
         """Rebalancing or recovering is not a stall: restart every partition's clock."""
         now = self._monotonic()
         self._moved_at = dict.fromkeys(self._moved_at, now)
+
+    def recovery_stalled(self, progress: Hashable | None) -> bool:
+        """Whether table recovery has shown the same `progress` (how far it has read) for `stall_s`; None
+        means not recovering. A broker that cannot be reached is not a stall."""
+        now = self._monotonic()
+        if progress is None or progress != self._recovery_progress:
+            self._recovery_progress = progress
+            self._recovery_moved_at = now
+            return False
+        return now - self._recovery_moved_at >= self.stall_s and self._end_offsets() is not None
 
     def stalled_partitions(self, assigned: set[int]) -> list[int]:
         """Assigned partitions with input waiting and no progress for `stall_s`; [] when unknowable."""
@@ -105,29 +120,38 @@ def kafka_end_offsets(
 async def run_watchdog(
     watchdog: ProgressWatchdog,
     assigned: Callable[[], set[int]],
+    recovery_progress: Callable[[], Hashable | None],
     check_every_s: float,
     before_exit: Callable[[], None] | None = None,
 ) -> None:
-    """`before_exit` runs just before the exit (the worker logs every task's stack: where it hung)."""
+    """`assigned`: the input partitions being processed (empty while not ready); `recovery_progress`: how
+    far a table recovery has read, None when none is waited for. `before_exit` runs just before the exit
+    (the worker logs every task's stack: where it hung)."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(check_every_s)
         partitions = assigned()
         if not partitions:
             watchdog.pause()
+            progress = recovery_progress()
+            if await loop.run_in_executor(None, watchdog.recovery_stalled, progress):
+                _exit_stalled(f"table recovery shows no progress for {watchdog.stall_s:.0f} s", before_exit)
             continue
         stalled = await loop.run_in_executor(None, watchdog.stalled_partitions, partitions)
         if stalled:
-            log.error(
-                "no progress for %.0f s on partitions %s with input waiting: exiting for a restart",
-                watchdog.stall_s,
-                stalled,
+            _exit_stalled(
+                f"no progress for {watchdog.stall_s:.0f} s on partitions {stalled} with input waiting",
+                before_exit,
             )
-            if before_exit is not None:
-                with contextlib.suppress(Exception):
-                    before_exit()
-            logging.shutdown()
-            os._exit(EXIT_STALLED)
+
+
+def _exit_stalled(reason: str, before_exit: Callable[[], None] | None) -> None:
+    log.error("%s: exiting for a restart", reason)
+    if before_exit is not None:
+        with contextlib.suppress(Exception):
+            before_exit()
+    logging.shutdown()
+    os._exit(EXIT_STALLED)
 
 
 class CommitGapRepair:

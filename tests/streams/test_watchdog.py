@@ -85,3 +85,31 @@ def test_commit_gap_repair_seeks_only_after_the_gap_persisted() -> None:
     repair.due(tp, 10, [20], 0.0)
     repair.reset()
     assert not repair.due(tp, 10, [20], 100.0)
+
+
+def test_a_recovery_without_progress_is_a_stall_and_progress_restarts_its_clock() -> None:
+    watchdog, clock, _ = make({0: 100})
+    assert not watchdog.recovery_stalled((3, 40))
+    clock.now = 9
+    assert not watchdog.recovery_stalled((3, 40))
+    clock.now = 10
+    assert watchdog.recovery_stalled((3, 40))
+    assert not watchdog.recovery_stalled((3, 41))  # read further: the clock starts again
+    clock.now = 19
+    assert not watchdog.recovery_stalled((3, 41))
+    assert not watchdog.recovery_stalled((4, 41))  # a new rebalance: the clock starts again
+    clock.now = 29
+    assert watchdog.recovery_stalled((4, 41))
+
+
+def test_not_recovering_or_an_unreachable_broker_is_not_a_recovery_stall() -> None:
+    watchdog, clock, box = make({0: 100})
+    assert not watchdog.recovery_stalled(None)
+    clock.now = 100
+    assert not watchdog.recovery_stalled(None)
+    assert not watchdog.recovery_stalled((1, 5))
+    clock.now = 200
+    box["ends"] = None
+    assert not watchdog.recovery_stalled((1, 5))
+    box["ends"] = {0: 100}
+    assert watchdog.recovery_stalled((1, 5))
