@@ -522,16 +522,17 @@ class Worker:
         topic = self.settings.kafka.posts_topic
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
 
-    def recovery_progress(self) -> tuple[int, int] | None:
+    def recovery_progress(self) -> tuple[Any, ...] | None:
         """While assigned partitions wait for a rebalance or table recovery to end: the consumer generation
-        and the changelog offsets recovery has read up to, summed (they move while it makes progress).
-        None when ready, or when nothing is assigned (a worker the group gave nothing to is idle, not stuck)."""
+        and the offset recovery has read up to in each changelog partition (None before it has built them);
+        they change while it makes progress. None when ready, or when nothing is assigned (a worker the
+        group gave nothing to is idle, not stuck)."""
         status = self.readiness()
         if status["ready"] or not status["assigned_partitions"]:
             return None
-        recovery: Any = cast(Any, self.app.tables).recovery
-        read = sum(recovery.active_offsets.values()) + sum(recovery.standby_offsets.values())
-        return int(self.app.consumer_generation_id), int(read)
+        recovery = cast(Any, self.app.tables).recovery
+        offsets = [*recovery.active_offsets.items(), *recovery.standby_offsets.items()]
+        return (self.app.consumer_generation_id, *sorted((str(tp), offset) for tp, offset in offsets))
 
     def readiness(self) -> dict[str, Any]:
         consumer = self.app.consumer if self.app.producer is not None else None

@@ -40,7 +40,7 @@ class ProgressWatchdog:
         self.positions: dict[int, int] = {}
         self._moved_at: dict[int, float] = {}
         self._recovery_progress: Hashable | None = None
-        self._recovery_moved_at = 0.0
+        self._recovery_moved_at_s = 0.0
 
     def processed(self, partition: int, offset: int) -> None:
         if offset + 1 > self.positions.get(partition, -1):
@@ -53,14 +53,21 @@ class ProgressWatchdog:
         self._moved_at = dict.fromkeys(self._moved_at, now)
 
     def recovery_stalled(self, progress: Hashable | None) -> bool:
-        """Whether table recovery has shown the same `progress` (how far it has read) for `stall_s`; None
-        means not recovering. A broker that cannot be reached is not a stall."""
+        """Whether a rebalance or table recovery has shown the same `progress` (how far it has read) for
+        `stall_s`. Called at every check: None (ready, or nothing assigned) forgets the last value, so the
+        next rebalance starts its own clock. A broker that cannot be reached is not a stall: it restarts
+        the clock."""
         now = self._monotonic()
         if progress is None or progress != self._recovery_progress:
             self._recovery_progress = progress
-            self._recovery_moved_at = now
+            self._recovery_moved_at_s = now
             return False
-        return now - self._recovery_moved_at >= self.stall_s and self._end_offsets() is not None
+        if now - self._recovery_moved_at_s < self.stall_s:
+            return False
+        if self._end_offsets() is None:
+            self._recovery_moved_at_s = now
+            return False
+        return True
 
     def stalled_partitions(self, assigned: set[int]) -> list[int]:
         """Assigned partitions with input waiting and no progress for `stall_s`; [] when unknowable."""
@@ -125,17 +132,20 @@ async def run_watchdog(
     before_exit: Callable[[], None] | None = None,
 ) -> None:
     """`assigned`: the input partitions being processed (empty while not ready); `recovery_progress`: how
-    far a table recovery has read, None when none is waited for. `before_exit` runs just before the exit
-    (the worker logs every task's stack: where it hung)."""
+    far a rebalance or table recovery has got, None when none is waited for. `before_exit` runs just
+    before the exit (the worker logs its consumer's flow control and every task's stack: where it hung).
+
+    Faust starts the app's tasks after the first recovery, so a worker's initial recovery is not watched:
+    only those after a rebalance are."""
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(check_every_s)
         partitions = assigned()
+        progress = None if partitions else _progress_or_none(recovery_progress)
+        if await loop.run_in_executor(None, watchdog.recovery_stalled, progress):
+            _exit_stalled(f"table recovery shows no progress for {watchdog.stall_s:.0f} s", before_exit)
         if not partitions:
             watchdog.pause()
-            progress = recovery_progress()
-            if await loop.run_in_executor(None, watchdog.recovery_stalled, progress):
-                _exit_stalled(f"table recovery shows no progress for {watchdog.stall_s:.0f} s", before_exit)
             continue
         stalled = await loop.run_in_executor(None, watchdog.stalled_partitions, partitions)
         if stalled:
@@ -143,6 +153,15 @@ async def run_watchdog(
                 f"no progress for {watchdog.stall_s:.0f} s on partitions {stalled} with input waiting",
                 before_exit,
             )
+
+
+def _progress_or_none(recovery_progress: Callable[[], Hashable | None]) -> Hashable | None:
+    """The probe reads Faust's internals, which change shape mid-rebalance: an error counts as unknown."""
+    try:
+        return recovery_progress()
+    except Exception:  # noqa: BLE001 - the watchdog must outlive any one check
+        log.debug("reading the table recovery's progress failed", exc_info=True)
+        return None
 
 
 def _exit_stalled(reason: str, before_exit: Callable[[], None] | None) -> None:

@@ -206,8 +206,8 @@ class Supervised:
         process = self.worker.process
         if process is not None and process.poll() is not None:
             assert process.returncode == 3, self.worker.log_tail()
-            tail = self.worker.log_tail(400).splitlines()
-            self.reasons += [line for line in tail if "exiting for a restart" in line][-1:]
+            log = self.worker.log_path.read_text(errors="replace").splitlines()
+            self.reasons += [line for line in log if "exiting for a restart" in line][-1:]
             self.restarts += 1
             self.worker = WorkerProcess(self.config, f"{self.name}{self.restarts}").start()
         return self.worker
@@ -333,8 +333,9 @@ def test_failover_between_two_workers_gives_the_healthy_incidents(
     assert any(key[2] == planted.SURGE_ROOT for key in expected)
 
     # The survivor runs under a supervisor: about one run in ten, Faust fetches nothing from the partitions
-    # it takes over (not root-caused; bench/results/load.md), and in some runs its table recovery after the
-    # rebalance reads nothing from the changelogs; the watchdog exits it either way, and it is restarted.
+    # it takes over (not root-caused; bench/results/load.md); the watchdog exits it and it is restarted. A
+    # table recovery after the rebalance that reads nothing (seen while trying deferred acks,
+    # bench/results/perf.md) is caught the same way.
     config = WorkerConfig(
         bootstrap=kafka_bootstrap,
         directory=tmp_path / "pair",

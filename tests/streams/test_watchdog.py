@@ -1,4 +1,5 @@
-"""The progress watchdog on an injected clock: stalls are input waiting with no progress, nothing else."""
+"""The progress watchdog on an injected clock: stalls are input waiting with no progress, or a rebalance or
+table recovery with no progress; nothing else."""
 
 from __future__ import annotations
 
@@ -110,6 +111,49 @@ def test_not_recovering_or_an_unreachable_broker_is_not_a_recovery_stall() -> No
     assert not watchdog.recovery_stalled((1, 5))
     clock.now = 200
     box["ends"] = None
-    assert not watchdog.recovery_stalled((1, 5))
+    assert not watchdog.recovery_stalled((1, 5))  # the broker is away: its clock starts again
     box["ends"] = {0: 100}
+    clock.now = 209
+    assert not watchdog.recovery_stalled((1, 5))  # not a full period since the broker came back
+    clock.now = 210
     assert watchdog.recovery_stalled((1, 5))
+
+
+def test_ready_in_between_forgets_the_last_recovery() -> None:
+    """The next rebalance can start from the same generation and offsets as the last one ended with (the
+    assignment is kept until the new one comes): it gets a clock of its own, not the old one."""
+    watchdog, clock, _ = make({0: 100})
+    assert not watchdog.recovery_stalled((2, ("changelog-0", 7)))
+    clock.now = 5
+    assert not watchdog.recovery_stalled(None)  # ready again
+    clock.now = 1000
+    assert not watchdog.recovery_stalled((2, ("changelog-0", 7)))
+    clock.now = 1009
+    assert not watchdog.recovery_stalled((2, ("changelog-0", 7)))
+    clock.now = 1010
+    assert watchdog.recovery_stalled((2, ("changelog-0", 7)))
+
+
+def test_recovery_progress_with_offsets_not_built_yet() -> None:
+    """Faust sets a newly assigned changelog partition's offset to None until recovery builds it: the
+    probe must give a comparable value, not raise (an exception would crash the watchdog task)."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from crisiswatch.streams.app import Worker
+    from crisiswatch.streams.config import settings_from_mapping
+
+    worker = Worker(settings_from_mapping({"kafka": {"watchdog_stall_s": 0}}, environ={}))
+    recovery = SimpleNamespace(
+        active_offsets=Counter({"cascade-changelog-0": None, "brand-changelog-0": 12}),
+        standby_offsets=Counter(),
+    )
+    worker.readiness = lambda: {"ready": False, "assigned_partitions": 3, "recovered": False}  # type: ignore[method-assign]
+    worker.app.tables = SimpleNamespace(recovery=recovery)  # type: ignore[assignment]
+    worker.app.consumer_generation_id = 4
+    first = worker.recovery_progress()
+    assert first == (4, ("brand-changelog-0", 12), ("cascade-changelog-0", None))
+    recovery.active_offsets["cascade-changelog-0"] = 30
+    assert worker.recovery_progress() != first
+    worker.readiness = lambda: {"ready": True, "assigned_partitions": 3, "recovered": True}  # type: ignore[method-assign]
+    assert worker.recovery_progress() is None
