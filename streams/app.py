@@ -369,7 +369,7 @@ class Worker:
                 except Exception as error:
                     await self._dead_letter_failed("brands", event, error)
                     await self.make_durable()
-                    event.ack()
+                    self._ack(event)
 
         @app.timer(interval=0.2)
         async def flush_brands() -> None:
@@ -1102,7 +1102,15 @@ class Worker:
         self._stage_table_writes(self.brand_table, partition, self._brand_state_writes(state))
         await self.make_durable()
         for event in acks:
-            event.ack()
+            self._ack(event)
+
+    def _ack(self, event: Any) -> None:
+        """Ack an event of a stream with manual acks (the brand agent's). Faust's own ack path also tells
+        its sensors when the last holder let go (the active-messages gauge); a manual ack must do that
+        itself, or the gauge grows by one per message."""
+        if event.ack():
+            message = event.message
+            self.app.sensors.on_message_out(message.tp, message.offset, message)
 
     def _brand_applied(
         self, state: PartitionState, brand: str, source_partition: int, source_offset: int

@@ -212,3 +212,27 @@ def test_the_workers_consumer_fetches_with_the_configured_wait(kafka_bootstrap: 
             await consumer.stop()
 
     assert asyncio.run(started_fetch_wait_ms()) == 250
+
+
+def test_a_manual_ack_tells_faust_s_sensors_when_the_last_holder_lets_go() -> None:
+    """The brand agent acks by hand (`Worker._ack`). Faust's sensors only hear of acks made through a stream,
+    so without this its `active_messages` gauge grew by one per brand message (31 after the dead-letter
+    integration test's input was all committed)."""
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    worker = Worker(settings_from_mapping({"kafka": {"watchdog_stall_s": 0}}, environ={}))
+    worker.app.sensors.add(worker.app.monitor)  # what Faust does when the app starts
+
+    def active() -> float | None:
+        return worker.registry.get_sample_value("crisiswatch_faust_active_messages")
+
+    tp = TP("brand-observations", 0)
+    message = SimpleNamespace(tp=tp, offset=7, time_in=None, time_out=None, time_total=None)
+    worker.app.sensors.on_message_in(tp, 7, message)
+    assert active() == 1.0
+    worker._ack(SimpleNamespace(message=message, ack=lambda: False))  # another holder remains: not yet
+    assert active() == 1.0
+    worker._ack(SimpleNamespace(message=message, ack=lambda: True))  # the last one
+    assert active() == 0.0
