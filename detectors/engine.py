@@ -28,7 +28,7 @@ import numpy as np
 from crisiswatch.detectors import paging
 from crisiswatch.detectors.base import PostBatch, Score
 from crisiswatch.detectors.brand import BrandState
-from crisiswatch.detectors.cascade import CascadeState, ForwardSurge
+from crisiswatch.detectors.cascade import CascadeState, ForwardSurge, PendingRoot
 from crisiswatch.detectors.config import DetectorsConfig
 from crisiswatch.detectors.events import SEVERITY_RANK, Assessment, BrandProfile, EnrichedPost, Severity
 from crisiswatch.detectors.negative import BrandNegativeSurge, CascadeNegativeSurge, is_surge
@@ -54,7 +54,8 @@ class DetectionEngine:
         self.config = config
         self.brands: dict[str, BrandProfile] = dict(brands or {})
         self._configs: dict[str | None, DetectorsConfig] = {}
-        self._cascades: OrderedDict[str, CascadeState] = OrderedDict()
+        # a cascade that is only its root so far is a PendingRoot (see there)
+        self._cascades: OrderedDict[str, CascadeState | PendingRoot] = OrderedDict()
         self._brand_states: OrderedDict[str, BrandState] = OrderedDict()
         self._dirty_cascades: set[str] = set()
         self._dirty_brands: set[str] = set()
@@ -116,27 +117,46 @@ class DetectionEngine:
         return brand_state.negative.baseline_share()
 
     # ------------------------------------------------------------------ cascades
-    def _cascade(self, root_id: str, item: EnrichedPost) -> CascadeState | None:
-        state = self._cascades.get(root_id)
-        if state is None:
-            if not item.brands:
-                return None  # no brand to page for; the enrichment gives reactions their root's brands
-            state = CascadeState(root_id, self.config_for(item.brands[0]))
-            self._cascades[root_id] = state
-        else:
-            self._cascades.move_to_end(root_id)
+    def _build_cascade(self, root_id: str, pending: PendingRoot) -> CascadeState:
+        """The cascade of a pending root: the steps `update_cascade` takes for a root that starts a cascade."""
+        item = pending.item
+        state = CascadeState(root_id, self.config_for(item.brands[0]))
+        state.admit(pending.post_hash, self.config.dedup_ids)  # no brands noted yet: the default config's
+        state.note_brands(item, True)
+        state.forward.update(item)  # the root: observed, nothing to judge; CascadeNegativeSurge ignores it
+        state.duplicates = pending.duplicates
         return state
+
+    def _pending_root_again(self, pending: PendingRoot, post: EnrichedPost, post_hash: int) -> None:
+        """The root of a pending cascade once more: a duplicate, as `CascadeState.admit` counts it, or (the
+        duplicate filter off) observed again."""
+        if self.config_for(pending.brands[0]).dedup_ids and post_hash == pending.post_hash:
+            pending.duplicates += 1
+            return
+        pending.item = PendingRoot(post, post_hash).item
+        pending.post_hash = post_hash
+        self._dirty_cascades.add(post.post.root_id)
 
     def update_cascade(self, post: EnrichedPost) -> list[Assessment]:
         item = post.post
         root_id = item.root_id
-        state = self._cascades.get(root_id)
+        cascades = self._cascades
+        state = cascades.get(root_id)
         if state is None:
-            state = self._cascade(root_id, post)
-            if state is None:
+            if not post.brands:
+                return []  # no brand to page for; the enrichment gives reactions their root's brands
+            if item.is_root:
+                cascades[root_id] = PendingRoot(post, zlib.crc32(item.id.encode()))
+                self._dirty_cascades.add(root_id)
                 return []
+            state = cascades[root_id] = CascadeState(root_id, self.config_for(post.brands[0]))
         else:
-            self._cascades.move_to_end(root_id)
+            cascades.move_to_end(root_id)
+            if type(state) is PendingRoot:
+                if item.is_root:
+                    self._pending_root_again(state, post, zlib.crc32(item.id.encode()))
+                    return []
+                state = cascades[root_id] = self._build_cascade(root_id, state)
         brand = state.brands[0] if state.brands else None
         config = self._configs.get(brand) or self.config_for(brand)  # once per post: the lookup inlined
         if not state.admit(zlib.crc32(item.id.encode()), config.dedup_ids):
@@ -470,6 +490,8 @@ class DetectionEngine:
                     state = cascades[root_id] = CascadeState(root_id, self.config_for(item.brands[0]))
                 else:
                     cascades.move_to_end(root_id)
+                    if type(state) is PendingRoot:
+                        state = cascades[root_id] = self._build_cascade(root_id, state)
                 o = owner_of[root_id] = len(states)
                 states.append(state)
                 keeps.append(self.config_for(state.brands[0] if state.brands else None).dedup_ids)
@@ -602,6 +624,13 @@ class DetectionEngine:
             if state.last_s >= watermark_s - config.cascade_idle_s:
                 break
             cascades.popitem(last=False)
+            self._open_cascades.discard(root_id)
+            self._dirty_cascades.add(root_id)
+            self.expired_cascades += 1
+            if type(state) is PendingRoot:  # no paging record; its peak window count is 0
+                for brand in state.brands:
+                    self._note_cascade_peak(brand, 0.0, watermark_s)
+                continue
             for brand, record in state.paging.items():
                 if record[0] is not None:
                     real = brand.lstrip("~")
@@ -622,22 +651,8 @@ class DetectionEngine:
                     )
             peak = max(state.forward.peak_window, float(state.forward.rate.totals[0]))
             for brand in state.brands:
-                brand_state = self._brand_states.get(brand)
-                if brand_state is not None:
-                    config = self.config_for(brand)
-                    learnt = peak
-                    paged = state.paging.get(brand, NO_RECORD)[2], state.paging.get("~" + brand, NO_RECORD)[2]
-                    if max(paged) >= SEVERITY_RANK["warning"]:
-                        # an incident: it counts as one crossing of the floor but must not raise it (the
-                        # baseline does not learn from incidents)
-                        floor = brand_state.cascade_peaks.surge_floor
-                        learnt = min(peak, max(floor, config.forward_surge.min_events))
-                    brand_state.cascade_peaks.note(learnt, watermark_s, config)
-                    self._dirty_brands.add(brand)
-                    self._context_version += 1
-            self._open_cascades.discard(root_id)
-            self._dirty_cascades.add(root_id)
-            self.expired_cascades += 1
+                paged = state.paging.get(brand, NO_RECORD)[2], state.paging.get("~" + brand, NO_RECORD)[2]
+                self._note_cascade_peak(brand, peak, watermark_s, max(paged) >= SEVERITY_RANK["warning"])
         brands = self._brand_states
         while brands:
             brand, brand_state = next(iter(brands.items()))
@@ -649,9 +664,26 @@ class DetectionEngine:
             self._context_version += 1
         return out
 
+    def _note_cascade_peak(self, brand: str, peak: float, watermark_s: float, incident: bool = False) -> None:
+        """An expired cascade's peak window count joins its brand's `CascadePeaks`."""
+        brand_state = self._brand_states.get(brand)
+        if brand_state is None:
+            return
+        config = self.config_for(brand)
+        if incident:
+            # it counts as one crossing of the floor but must not raise it (the baseline does not learn from
+            # incidents)
+            floor = brand_state.cascade_peaks.surge_floor
+            peak = min(peak, max(floor, config.forward_surge.min_events))
+        brand_state.cascade_peaks.note(peak, watermark_s, config)
+        self._dirty_brands.add(brand)
+        self._context_version += 1
+
     # ------------------------------------------------------------------ state
     def cascade_state(self, root_id: str) -> dict[str, Any] | None:
         state = self._cascades.get(root_id)
+        if type(state) is PendingRoot:
+            state = self._build_cascade(root_id, state)
         return None if state is None else state.state()
 
     def load_cascade_state(self, root_id: str, state: dict[str, Any]) -> None:
