@@ -291,7 +291,7 @@ _isfinite = math.isfinite
 _Frozen = TypeVar("_Frozen")
 
 
-def _slot_builder(cls: type[_Frozen]) -> Callable[..., _Frozen]:
+def slot_builder(cls: type[_Frozen]) -> Callable[..., _Frozen]:
     """`cls(*field_values)` without the generated `__init__` of a frozen slots dataclass, which sets every
     field through `object.__setattr__`: the slot descriptors set directly cost half (~1 µs per post for a
     Post and its Author, a quarter of the fast path). The result is the same object. Classes this cannot
@@ -317,8 +317,8 @@ def _slot_builder(cls: type[_Frozen]) -> Callable[..., _Frozen]:
     return namespace["build"]  # type: ignore[no-any-return]
 
 
-_build_post = _slot_builder(Post)
-_build_author = _slot_builder(Author)
+_build_post = slot_builder(Post)
+_build_author = slot_builder(Author)
 
 
 def _free_of_duplicate_keys(value: Any) -> bool:

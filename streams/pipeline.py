@@ -19,12 +19,15 @@ from crisiswatch.detectors.events import Assessment, Author, BrandProfile, Enric
 from crisiswatch.detectors.text import TextAnalyzer
 from crisiswatch.detectors.text.brands import BrandMatcher
 from crisiswatch.streams.config import PipelineConfig, Settings
-from crisiswatch.streams.contract import Rejection, decode_post
+from crisiswatch.streams.contract import Rejection, decode_post, slot_builder
 
 OTHER_BRAND = "other"
 # Observability: functions called with every new Pipeline (`crisiswatch replay --metrics-port` attaches
 # its metrics hooks this way, see streams/observability.py).
 PIPELINE_CREATED_HOOKS: list[Callable[[Pipeline], None]] = []
+# EnrichedPost(post, lang, brands, own_text, negative_probability, complaint_probability, category),
+# positional, without the frozen dataclass's per-field `object.__setattr__` (once per post)
+_build_enriched = slot_builder(EnrichedPost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,14 +349,14 @@ class Pipeline:
             if post.sentiment is not None and negative is not None:
                 negative = post.sentiment
             enriched.append(
-                EnrichedPost(
-                    post=post,
-                    lang=analysis.lang,
-                    brands=brands,
-                    own_text=analysis.own_text,
-                    negative_probability=negative,
-                    complaint_probability=analysis.complaint_probability,
-                    category=analysis.category,
+                _build_enriched(
+                    post,
+                    analysis.lang,
+                    brands,
+                    analysis.own_text,
+                    negative,
+                    analysis.complaint_probability,
+                    analysis.category,
                 )
             )
         return enriched

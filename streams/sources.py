@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, cast
 
 from crisiswatch.detectors.settings import ConfigError
-from crisiswatch.streams.contract import parse_created_at
+from crisiswatch.streams.contract import parse_created_at, slot_builder
 from crisiswatch.streams.pipeline import RawRecord
+
+_build_record = slot_builder(RawRecord)
 
 FORMATS: tuple[str, ...] = ("auto", "jsonl", "csv")
 # Contract fields a CSV column can fill; dotted names go into the `author` object.
@@ -230,7 +232,7 @@ class FileSource:
         if kind == "csv":
             yield from self._csv_records(path, handle)
             return
-        record = RawRecord  # hot loop: one RawRecord per line, positional (value, partition, offset, source)
+        record = _build_record  # hot loop: one RawRecord per line, positional (value, partition, offset, source)
         for line_number, line in enumerate(handle, start=1):
             stripped = line.rstrip(b"\r\n")
             if not stripped or stripped.isspace():

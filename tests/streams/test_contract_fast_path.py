@@ -23,7 +23,7 @@ from crisiswatch.streams.contract import (
     _build_post,
     _decode_checked,
     _decode_well_formed,
-    _slot_builder,
+    slot_builder,
     decode_post,
     parse_created_at,
 )
@@ -87,9 +87,9 @@ def test_slot_builder_falls_back_to_the_constructor_it_cannot_replace() -> None:
     class Unslotted:
         value: int = 0
 
-    assert _slot_builder(Checked) is Checked
-    assert _slot_builder(Derived) is Derived
-    assert _slot_builder(Unslotted) is Unslotted
+    assert slot_builder(Checked) is Checked
+    assert slot_builder(Derived) is Derived
+    assert slot_builder(Unslotted) is Unslotted
 
 
 @pytest.mark.parametrize(("name", "raw", "reason"), CASES, ids=[case[0] for case in CASES])
