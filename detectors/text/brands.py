@@ -41,6 +41,21 @@ def alias_pattern(alias: str) -> str | None:
     return f"{left}{body}{right}"
 
 
+# The only characters that match an ASCII letter under re.IGNORECASE without `str.lower()` turning them into
+# it: "İ" (lowercased to two characters), "ı" and "ſ" (tests/text/test_brands.py checks every code point).
+_FOLD_TRAPS = re.compile("[\u0130\u0131\u017f]")
+
+
+def _required_literal(alias: str) -> str | None:
+    """A lowercased piece of `alias` that every text it matches contains, once lowercased (texts without
+    `_FOLD_TRAPS`): its longest whitespace-free run. Exact for aliases of ASCII and caseless CJK characters
+    only (None for others, e.g. "Café": other characters can match under re.IGNORECASE without being
+    equal once lowercased)."""
+    if not all(char.isascii() or _CJK.match(char) for char in alias):
+        return None
+    return max(alias.strip().split(), key=len).lower()
+
+
 def _word_char(char: str) -> bool:
     return re.match(rf"[{_WORD}]", char) is not None
 
@@ -66,17 +81,31 @@ class BrandMatcher:
                 owners.append(position)
         # One pass over the text decides which brands might match; only those are checked precisely.
         self._any = re.compile("|".join(f"(?:{s})" for s in sources), re.IGNORECASE) if sources else None
+        # Cheaper still, where it is exact: per brand, one literal (lowercased) that every match of each of
+        # its aliases contains (`_required_literal`); a brand none of whose literals is in the lowercased
+        # text cannot match. None for a brand with an alias the test cannot vouch for (checked precisely).
+        self._literals: list[tuple[str, ...] | None] = []
+        for brand in self._brands:
+            literals = [_required_literal(a) for a in (brand.name, *brand.aliases) if a.strip()]
+            usable = [x for x in literals if x is not None]
+            self._literals.append(tuple(usable) if len(usable) == len(literals) else None)
 
     @property
     def brands(self) -> tuple[BrandProfile, ...]:
         return self._brands
 
     def match(self, text: str) -> tuple[str, ...]:
-        if self._any is None or not isinstance(text, str) or not text or self._any.search(text) is None:
+        if self._any is None or not isinstance(text, str) or not text:
+            return ()
+        lowered = None if _FOLD_TRAPS.search(text) else text.lower()
+        if lowered is None and self._any.search(text) is None:
             return ()
         found: list[tuple[int, int]] = []  # (first mention, configuration position)
         for position, aliases in enumerate(self._aliases):
             if aliases is None:
+                continue
+            literals = self._literals[position]
+            if lowered is not None and literals is not None and not any(x in lowered for x in literals):
                 continue
             spans = [m.span() for m in aliases.finditer(text)]
             if not spans:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crisiswatch.detectors.events import BrandProfile
+from crisiswatch.detectors.text import brands
 from crisiswatch.detectors.text.brands import BrandMatcher
 
 BRANDS = [
@@ -78,3 +81,86 @@ def test_any_text_gives_a_tuple(text: str) -> None:
     found = BrandMatcher(BRANDS).match(text)
     assert isinstance(found, tuple)
     assert set(found) <= {b.name for b in BRANDS}
+
+
+def test_the_fold_traps_are_every_character_that_matches_an_ascii_letter_without_lowering_to_it() -> None:
+    """`_FOLD_TRAPS` makes the literal prefilter exact: every other code point that re.IGNORECASE matches
+    to an ASCII letter is turned into that letter by `str.lower()` (checked over all of Unicode)."""
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    escaped = []
+    for code_point in range(0x80, 0x110000):
+        char = chr(code_point)
+        if letter.fullmatch(char) and not (len(char.lower()) == 1 and char.lower().isascii()):
+            escaped.append(char)
+    assert escaped == ["\u0130", "\u0131", "\u017f"]
+    assert all(brands._FOLD_TRAPS.search(char) for char in escaped)
+
+
+MIXED = [
+    *BRANDS,
+    BrandProfile("Skip", aliases=("Sky Lark", "#跳过")),
+    BrandProfile("Café Noir", aliases=("cafe noir",)),  # not ASCII/CJK: always checked by the regexes
+]
+
+
+def _by_regex_only(matcher: BrandMatcher) -> BrandMatcher:
+    """The same matcher without the literal prefilter (what `match` must agree with)."""
+    matcher = BrandMatcher(matcher.brands)
+    matcher._literals = [None] * len(matcher.brands)
+    return matcher
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SKİP the queue",  # İ matches i under IGNORECASE; lowered it is two characters
+        "skıp it",
+        "ſkip it",
+        "\u212aoke and sky   lark",  # the Kelvin sign lowers to k
+        "#跳过# 话题",
+        "CAFÉ NOIR was closed",
+        "nothing here",
+        "Sky\nLark delays",
+    ],
+)
+def test_the_literal_prefilter_agrees_with_the_regexes(text: str) -> None:
+    matcher = BrandMatcher(MIXED)
+    assert matcher.match(text) == _by_regex_only(matcher).match(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "apple",
+                "APPLE",
+                "苹果",
+                "sky",
+                "lark",
+                "Sky Lark",
+                "#跳过",
+                "skip",
+                "SKİP",
+                "ıphone",
+                "iPhone",
+                "coke",
+                "AT&T",
+                "att",
+                "café noir",
+                "pie",
+                " ",
+                "\n",
+                "华为",
+                "@华为终端",
+                "x",
+                "-",
+            ]
+        ),
+        max_size=8,
+    )
+)
+def test_the_literal_prefilter_agrees_with_the_regexes_on_mixed_texts(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    matcher = BrandMatcher(MIXED)
+    assert matcher.match(text) == _by_regex_only(matcher).match(text)
