@@ -8,6 +8,7 @@ Accounting holds for every batch and in total: consumed = processed + dead_lette
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -90,24 +91,31 @@ class Watermark:
     every later post look late.
     """
 
-    __slots__ = ("quorum", "_recent", "_recent_limit", "value_s")
+    __slots__ = ("quorum", "_recent", "_recent_limit", "_top", "value_s")
 
     def __init__(self, quorum: int = 3, recent_limit: int = 64) -> None:
         self.quorum = quorum
         self._recent: deque[float] = deque(maxlen=recent_limit)
         self._recent_limit = recent_limit
+        self._top: list[float] = []  # the `quorum` largest of `_recent`, ascending
         self.value_s: float | None = None
 
     def observe(self, event_time_s: float) -> None:
-        self._recent.append(event_time_s)  # the oldest falls out past recent_limit
-        # A post not newer than the watermark cannot raise the k-th largest above it (and the watermark
-        # never goes down), so the recomputation is skipped: exact, and most posts take this path.
-        if self.value_s is not None and event_time_s <= self.value_s:
-            return
-        if len(self._recent) >= self.quorum:
-            candidate = sorted(self._recent)[-self.quorum]
-            if self.value_s is None or candidate > self.value_s:
-                self.value_s = candidate
+        recent, top, quorum = self._recent, self._top, self.quorum
+        if len(recent) == self._recent_limit and top and recent[0] >= top[0]:
+            # the time about to fall out may be one of the largest: take them afresh (rare when posts come
+            # roughly in order, as the oldest of the recent times is then below the k largest)
+            recent.append(event_time_s)
+            top[:] = sorted(recent)[-quorum:]
+        else:
+            recent.append(event_time_s)  # the oldest falls out past recent_limit
+            if len(top) < quorum:
+                insort(top, event_time_s)
+            elif event_time_s > top[0]:
+                insort(top, event_time_s)
+                del top[0]
+        if len(top) == quorum and (self.value_s is None or top[0] > self.value_s):
+            self.value_s = top[0]  # the k-th largest of the recent times; it never goes down
 
 
 class DedupStage:

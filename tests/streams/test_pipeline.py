@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import planted  # noqa: E402
@@ -77,6 +79,28 @@ def test_one_far_future_post_does_not_move_the_watermark() -> None:
     assert watermark.value_s == 120.0
     watermark.observe(140.0)
     assert watermark.value_s == 130.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 16),
+    st.lists(st.integers(0, 60).map(float), max_size=200),
+)
+def test_the_watermark_is_the_kth_largest_of_the_recent_times_never_going_down(
+    quorum: int, recent_limit: int, times: list[float]
+) -> None:
+    """The incremental k largest give what sorting the recent times after every post gave."""
+    quorum = min(quorum, recent_limit)
+    watermark = Watermark(quorum, recent_limit)
+    value: float | None = None
+    for i, t in enumerate(times):
+        watermark.observe(t)
+        recent = times[max(0, i + 1 - recent_limit) : i + 1]
+        if len(recent) >= quorum:
+            candidate = sorted(recent)[-quorum]
+            value = candidate if value is None else max(value, candidate)
+        assert watermark.value_s == value
 
 
 def test_far_future_post_is_rejected_in_replay_and_does_not_silence_the_stream() -> None:
