@@ -232,7 +232,8 @@ class FileSource:
         if kind == "csv":
             yield from self._csv_records(path, handle)
             return
-        record = _build_record  # hot loop: one RawRecord per line, positional (value, partition, offset, source)
+        # hot loop: one RawRecord per line, positional (value, partition, offset, source)
+        record = _build_record
         for line_number, line in enumerate(handle, start=1):
             stripped = line.rstrip(b"\r\n")
             if not stripped or stripped.isspace():

@@ -23,9 +23,9 @@ from crisiswatch.streams.contract import (
     _build_post,
     _decode_checked,
     _decode_well_formed,
-    slot_builder,
     decode_post,
     parse_created_at,
+    slot_builder,
 )
 from crisiswatch.streams.scenarios import generate, iter_jsonl, preset
 
