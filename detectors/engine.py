@@ -487,10 +487,17 @@ class DetectionEngine:
                 if state is None:
                     if not item.brands:
                         continue  # no brand to page for
+                    if roots[r]:  # pending until a reaction, in this batch or a later one (as per post)
+                        cascades[root_id] = PendingRoot(item, hashes[r])
+                        self._dirty_cascades.add(root_id)
+                        continue
                     state = cascades[root_id] = CascadeState(root_id, self.config_for(item.brands[0]))
                 else:
                     cascades.move_to_end(root_id)
                     if type(state) is PendingRoot:
+                        if roots[r]:
+                            self._pending_root_again(state, item, hashes[r])
+                            continue
                         state = cascades[root_id] = self._build_cascade(root_id, state)
                 o = owner_of[root_id] = len(states)
                 states.append(state)

@@ -108,3 +108,24 @@ def test_a_pending_root_that_expires_teaches_its_brand_a_peak_of_zero():
     peaks = engine._brand_states["acme"].cascade_peaks
     assert peaks.counts[CascadePeaks.bucket(0.0)] == 1.0
     assert sum(peaks.counts) == 1.0
+
+
+def test_the_batch_path_keeps_a_root_alone_pending_and_builds_it_within_one_batch():
+    quiet = [make_post(f"q{i}", T0 + i, kind="post", root_id=f"q{i}", text="hello") for i in range(6)]
+    batch = DetectionEngine(DetectorsConfig())
+    batch.update_many(quiet)
+    assert all(isinstance(batch._cascades[p.post.id], PendingRoot) for p in quiet)
+    posts = cascade("bad", T0, 120, 20, comment_every=4)
+    per_post = DetectionEngine(DetectorsConfig())
+    for post in posts:
+        per_post.update_cascade(post)
+    together = DetectionEngine(DetectorsConfig())
+    together.update_many([posts[0], posts[0], *posts[1:]])  # the root, redelivered, then its reactions
+    a, b = per_post.cascade_state("bad"), together.cascade_state("bad")
+    assert a is not None and b is not None
+    assert (a["root"], a["brands"], a["forward"]["counts"]) == (
+        b["root"],
+        b["brands"],
+        b["forward"]["counts"],
+    )
+    assert b["duplicates"] == 1
