@@ -3,6 +3,13 @@ table recovery with no progress; nothing else."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
+from aiokafka.consumer.subscription_state import SubscriptionState
+from aiokafka.structs import TopicPartition
+
+from crisiswatch.streams.app import _fetch_state
 from crisiswatch.streams.watchdog import ProgressWatchdog
 
 
@@ -138,7 +145,6 @@ def test_recovery_progress_with_offsets_not_built_yet() -> None:
     """Faust sets a newly assigned changelog partition's offset to None until recovery builds it: the
     probe must give a comparable value, not raise (an exception would crash the watchdog task)."""
     from collections import Counter
-    from types import SimpleNamespace
 
     from crisiswatch.streams.app import Worker
     from crisiswatch.streams.config import settings_from_mapping
@@ -157,3 +163,52 @@ def test_recovery_progress_with_offsets_not_built_yet() -> None:
     assert worker.recovery_progress() != first
     worker.readiness = lambda: {"ready": True, "assigned_partitions": 3, "recovered": True}  # type: ignore[method-assign]
     assert worker.recovery_progress() is None
+
+
+def test_the_exit_line_reads_aiokafkas_partition_state_beside_fausts_read_offset() -> None:
+    """`app._fetch_state` reads aiokafka's real subscription objects (their private names are what a stall
+    diagnosis needs, so a version that renames them must show here, not in a silent `{}` at the exit)."""
+    from types import SimpleNamespace
+
+    async def main() -> dict:
+        subscription = SubscriptionState()
+        first, second = TopicPartition("posts", 0), TopicPartition("posts", 1)
+        subscription.assign_from_user({first, second})
+        state = subscription.subscription.assignment.state_value(first)
+        state.seek(120)
+        state.highwater = 400
+        subscription.pause(second)
+        client = SimpleNamespace(
+            _subscription=subscription, _fetcher=SimpleNamespace(_records={first: object()})
+        )
+        consumer = SimpleNamespace(_thread=SimpleNamespace(_consumer=client), _read_offset={first: 99})
+        return _fetch_state(consumer)
+
+    found = asyncio.run(main())
+    assert found == {
+        "posts/0": {
+            "position": 120,
+            "highwater": 400,
+            "paused": False,
+            "awaiting_reset": False,
+            "buffered": True,
+            "faust_read_offset": 99,
+        },
+        "posts/1": {
+            "position": None,
+            "highwater": None,
+            "paused": True,
+            "awaiting_reset": False,
+            "buffered": False,
+            "faust_read_offset": None,
+        },
+    }
+    assert _fetch_state(SimpleNamespace()) == {}  # no consumer thread yet
+    broken = SimpleNamespace(
+        _thread=SimpleNamespace(
+            _consumer=SimpleNamespace(
+                _subscription=SimpleNamespace(subscription=SimpleNamespace(assignment=1))
+            )
+        )
+    )
+    assert "error" in _fetch_state(broken)
