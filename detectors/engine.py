@@ -129,13 +129,15 @@ class DetectionEngine:
 
     def _pending_root_again(self, pending: PendingRoot, post: EnrichedPost, post_hash: int) -> None:
         """The root of a pending cascade once more: a duplicate, as `CascadeState.admit` counts it, or (the
-        duplicate filter off) observed again."""
+        duplicate filter off, or another id) observed again: it replaces the pending root, which carries
+        its duplicates count."""
         if self.config_for(pending.brands[0]).dedup_ids and post_hash == pending.post_hash:
             pending.duplicates += 1
             return
-        pending.item = PendingRoot(post, post_hash).item
-        pending.post_hash = post_hash
-        self._dirty_cascades.add(post.post.root_id)
+        root_id = post.post.root_id
+        replaced = self._cascades[root_id] = PendingRoot(post, post_hash)
+        replaced.duplicates = pending.duplicates
+        self._dirty_cascades.add(root_id)
 
     def update_cascade(self, post: EnrichedPost) -> list[Assessment]:
         item = post.post

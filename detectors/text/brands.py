@@ -42,7 +42,7 @@ def alias_pattern(alias: str) -> str | None:
 
 
 # The only characters that match an ASCII letter under re.IGNORECASE without `str.lower()` turning them into
-# it: "İ" (lowercased to two characters), "ı" and "ſ" (tests/text/test_brands.py checks every code point).
+# it: "İ" (lowercased to two characters), "ı" and "ſ" (tests/text/test_text_brands.py checks every code point).
 _FOLD_TRAPS = re.compile("[\u0130\u0131\u017f]")
 
 

@@ -129,3 +129,14 @@ def test_the_batch_path_keeps_a_root_alone_pending_and_builds_it_within_one_batc
         b["forward"]["counts"],
     )
     assert b["duplicates"] == 1
+
+
+def test_with_the_duplicate_filter_off_a_pending_root_seen_again_is_observed_again():
+    config = DetectorsConfig.from_mapping({"dedup_ids": 0})
+    engine = DetectionEngine(config)
+    engine.update_cascade(make_post("r", T0, kind="post", negative=0.9, text="first words"))
+    engine.drain_dirty()
+    again = make_post("r", T0, kind="post", negative=0.9, text="edited words")
+    engine.update_cascade(again)
+    assert engine.drain_dirty()[0] == {"r"}
+    assert engine.cascade_state("r") == _built_at_the_root("r", again, config)
